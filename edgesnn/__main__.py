@@ -1,0 +1,5 @@
+import sys
+
+from edgesnn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,48 @@
+"""Backend registry: a name maps to a module and a ``prepare(model) -> Executor`` function.
+
+Modules are imported only when their backend is asked for, so a backend with heavy
+dependencies costs nothing until it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Callable, Protocol
+
+import numpy as np
+
+from edgesnn.errors import BackendError
+
+if TYPE_CHECKING:
+    from edgesnn.compile import Memory, State
+    from edgesnn.modelfile import Model
+
+
+class Executor(Protocol):
+    """What a backend returns: the explicit-state step API of a Program."""
+
+    numerics: str
+    input_size: int
+    output_size: int
+
+    def init_state(self, batch: int = 1) -> "State": ...
+    def step(self, state: "State", x: np.ndarray) -> tuple[np.ndarray, "State"]: ...
+    def run(self, state: "State", xs: np.ndarray) -> tuple[np.ndarray, "State"]: ...
+    def memory(self) -> "Memory": ...
+
+
+# name -> (module, function, one-line description)
+BACKENDS: dict[str, tuple[str, str, str]] = {
+    "numpy-float": ("edgesnn.backends.numpy_ref", "prepare_float",
+                    "float32 reference kernels in numpy"),
+    "numpy-int": ("edgesnn.backends.numpy_ref", "prepare_fixed",
+                  "bit-exact fixed-point reference kernels in numpy (needs a quantized model)"),
+}
+
+
+def get_backend(name: str) -> Callable[["Model"], Executor]:
+    try:
+        module, function, _ = BACKENDS[name]
+    except KeyError:
+        raise BackendError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}") from None
+    return getattr(importlib.import_module(module), function)

@@ -1,0 +1,142 @@
+"""Reference step kernels, one per op kind, in float32 and in fixed point.
+
+A kernel maps (op, summed input, state) to (output, updated state entries) and never
+mutates its arguments. The fixed-point kernels follow edgesnn.compile.fixed exactly;
+the generated C and the firmware must reproduce them bit for bit.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from edgesnn.compile.fixed import DECAY_SHIFT, mul_q, saturate32
+
+# ---------------------------------------------------------------------------- float32
+
+
+def _lif_float(beta, threshold, reset, v, current):
+    fired = v > threshold  # S_{t-1}
+    if reset == "subtract":
+        v = beta * v + current - fired * threshold
+    else:
+        v = np.where(fired, np.float32(0), beta * v + current)
+    v = v.astype(np.float32, copy=False)
+    return (v > threshold).astype(np.float32), v
+
+
+def f_affine(op, x, state):
+    y = x @ op.params["weight"].T
+    if "bias" in op.params:
+        y = y + op.params["bias"]
+    return y.astype(np.float32, copy=False), {}
+
+
+def f_lif(op, x, state):
+    p = op.params
+    s, v = _lif_float(p["beta"], p["threshold"], op.attrs["reset"], state[op.name + ".v"], x)
+    return s, {op.name + ".v": v}
+
+
+def f_cuba_lif(op, x, state):
+    p = op.params
+    i = (p["alpha"] * state[op.name + ".i"] + x).astype(np.float32)
+    s, v = _lif_float(p["beta"], p["threshold"], op.attrs["reset"], state[op.name + ".v"], i)
+    return s, {op.name + ".v": v, op.name + ".i": i}
+
+
+def f_li(op, x, state):
+    v = (op.params["beta"] * state[op.name + ".v"] + x).astype(np.float32)
+    return v, {op.name + ".v": v}
+
+
+def f_threshold(op, x, state):
+    return (x > op.params["threshold"]).astype(np.float32), {}
+
+
+def f_encoder(op, x, state):
+    p = op.params
+    current = np.repeat(x, op.attrs["population"], axis=-1) * p["weight"] + p["bias"]
+    s, v = _lif_float(p["beta"], p["threshold"], op.attrs["reset"], state[op.name + ".v"], current)
+    return s, {op.name + ".v": v}
+
+
+def f_output(op, x, state):
+    return x, {}
+
+
+FLOAT_KERNELS: dict[str, Callable] = {
+    "affine": f_affine, "lif": f_lif, "cuba_lif": f_cuba_lif, "li": f_li,
+    "threshold": f_threshold, "encoder": f_encoder, "output": f_output,
+}
+
+# ------------------------------------------------------------------------ fixed point
+# Inputs arrive as int64 sums; state is int32; spikes are int8 0/1.
+
+
+def _decay(v, q):
+    return mul_q(v, q, DECAY_SHIFT)
+
+
+def _lif_fixed(beta, threshold, reset, v, current):
+    v = v.astype(np.int64)
+    fired = v > threshold
+    if reset == "subtract":
+        v = saturate32(_decay(v, beta) + current - fired * threshold.astype(np.int64))
+    else:
+        v = np.where(fired, 0, saturate32(_decay(v, beta) + current))
+    v = v.astype(np.int32)
+    return (v > threshold).astype(np.int8), v
+
+
+def _requantize(acc, op):
+    """int64 accumulator → saturate to int32 → rescale per output channel."""
+    return mul_q(saturate32(acc), op.params["multiplier"], op.params["shift"]).astype(np.int32)
+
+
+def q_affine(op, x, state):
+    acc = x @ op.cache["weight_t64"]
+    if "bias" in op.params:
+        acc = acc + op.params["bias"]
+    return _requantize(acc, op), {}
+
+
+def q_lif(op, x, state):
+    p = op.params
+    s, v = _lif_fixed(p["beta"], p["threshold"], op.attrs["reset"], state[op.name + ".v"], x)
+    return s, {op.name + ".v": v}
+
+
+def q_cuba_lif(op, x, state):
+    p = op.params
+    i = saturate32(_decay(state[op.name + ".i"], p["alpha"]) + x)
+    s, v = _lif_fixed(p["beta"], p["threshold"], op.attrs["reset"], state[op.name + ".v"], i)
+    return s, {op.name + ".v": v, op.name + ".i": i.astype(np.int32)}
+
+
+def q_li(op, x, state):
+    v = saturate32(_decay(state[op.name + ".v"], op.params["beta"]) + x).astype(np.int32)
+    return v, {op.name + ".v": v}
+
+
+def q_threshold(op, x, state):
+    return (x > op.params["threshold"]).astype(np.int8), {}
+
+
+def q_encoder(op, x, state):
+    p = op.params
+    acc = np.repeat(x, op.attrs["population"], axis=-1) * p["weight"].astype(np.int64) + p["bias"]
+    s, v = _lif_fixed(p["beta"], p["threshold"], op.attrs["reset"], state[op.name + ".v"],
+                      _requantize(acc, op).astype(np.int64))
+    return s, {op.name + ".v": v}
+
+
+def q_output(op, x, state):
+    return saturate32(x).astype(np.int32), {}
+
+
+FIXED_KERNELS: dict[str, Callable] = {
+    "affine": q_affine, "lif": q_lif, "cuba_lif": q_cuba_lif, "li": q_li,
+    "threshold": q_threshold, "encoder": q_encoder, "output": q_output,
+}

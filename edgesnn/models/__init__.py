@@ -1,0 +1,1 @@
+"""Builders for model families. Each returns an edgesnn Model."""
