@@ -143,9 +143,13 @@ def format_info(info: dict) -> str:
         e, c = q["error"], q["calibration"]
         lines.append(f"quant    int8 weights, int32 state; calibrated on {c['sequences']} "
                      f"sequences ({c['steps']} steps)")
-        lines.append(f"         fixed vs float output error: mean |Δ| {e['output_mean_abs_error']:.4g}"
-                     f", max |Δ| {e['output_max_abs_error']:.4g} (float output peak "
-                     f"{e['output_peak']:.4g})")
+        lines.append(f"         fixed vs float output error per step: mean |Δ| "
+                     f"{e['output_mean_abs_error']:.4g} (per sequence "
+                     f"{e['sequence_mean_abs_error_min']:.4g}–{e['sequence_mean_abs_error_max']:.4g})"
+                     f", max |Δ| {e['output_max_abs_error']:.4g}, float output peak "
+                     f"{e['output_peak']:.4g}")
+        lines.append("         (measured on the calibration data; expect about ±25 % on other "
+                     "data of the same kind)")
     return "\n".join(lines)
 
 

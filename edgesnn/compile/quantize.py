@@ -98,6 +98,8 @@ def measure_error(float_program: Program, fixed_program: Program,
         yq, _ = fixed_program.run(fixed_program.init_state(1), seq)
         diffs.append(np.abs(yf - yq).ravel())
         peaks.append(float(np.abs(yf).max()))
+    per_sequence = [float(d.mean()) for d in diffs]
     d = np.concatenate(diffs)
     return {"output_mean_abs_error": float(d.mean()), "output_max_abs_error": float(d.max()),
-            "output_peak": max(peaks)}
+            "output_peak": max(peaks), "sequence_mean_abs_error_min": min(per_sequence),
+            "sequence_mean_abs_error_max": max(per_sequence)}
