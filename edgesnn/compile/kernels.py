@@ -18,11 +18,12 @@ from edgesnn.compile.fixed import DECAY_SHIFT, mul_q, saturate32
 
 def _lif_float(beta, threshold, reset, v, current):
     fired = v > threshold  # S_{t-1}
+    v = (beta * v).astype(np.float32, copy=False)  # a new array: safe to update in place
+    v += current
     if reset == "subtract":
-        v = beta * v + current - fired * threshold
+        np.subtract(v, threshold, out=v, where=fired)
     else:
-        v = np.where(fired, np.float32(0), beta * v + current)
-    v = v.astype(np.float32, copy=False)
+        v[fired] = 0
     return (v > threshold).astype(np.float32), v
 
 

@@ -144,7 +144,7 @@ class Program:
     def check_input(self, x, time_axis: bool) -> np.ndarray:
         """Validate a float input: (n,) or (batch, n) per step, (T, n) or (batch, T, n) per run."""
         x = np.asarray(x)
-        if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        if x.dtype.kind not in "biuf":
             raise InputError(f"input must be real numbers; got dtype {x.dtype}")
         ranks = (2, 3) if time_axis else (1, 2)
         what = "(T, features) or (batch, T, features)" if time_axis else \
@@ -157,8 +157,9 @@ class Program:
         if 0 in x.shape:
             raise InputError(f"input has shape {x.shape}: nothing to run")
         x = x.astype(np.float32, copy=False)
-        if not np.all(np.isfinite(x)):
-            bad = np.argwhere(~np.isfinite(x))[0]
+        finite = np.isfinite(x)
+        if not finite.all():
+            bad = np.argwhere(~finite)[0]
             raise InputError(f"input contains NaN or Inf (first at index {tuple(bad.tolist())})")
         return x
 
