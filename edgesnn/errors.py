@@ -17,6 +17,10 @@ class InputError(EdgesnnError):
     """Input data of the wrong shape or with non-finite values."""
 
 
+class DataError(EdgesnnError):
+    """A dataset that cannot be used: missing files, ragged windows, NaN, unknown labels."""
+
+
 class BackendError(EdgesnnError):
     """An unknown backend, or a backend that cannot run this model."""
 
