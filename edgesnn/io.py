@@ -21,7 +21,10 @@ def load_sequences(path: str | Path, key: str = "x") -> np.ndarray:
     suffix = path.suffix.lower()
     if suffix == ".npz":
         try:
-            with np.load(path, allow_pickle=False) as data:
+            data = np.load(path, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise InputError(f"{path}: a single .npy array, not an .npz archive")
+            with data:
                 if key not in data.files:
                     raise InputError(f"{path}: has no array {key!r} (found: "
                                      f"{', '.join(data.files) or 'none'})")
@@ -39,7 +42,11 @@ def load_sequences(path: str | Path, key: str = "x") -> np.ndarray:
 
 
 def _read_csv(path: Path) -> np.ndarray:
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    try:  # utf-8-sig: spreadsheet exports start with a byte-order mark
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a UTF-8 text file") from None
+    lines = [ln for ln in text.splitlines() if ln.strip()]
     if lines and not _numeric_row(lines[0]):
         lines = lines[1:]  # header
     rows = []
@@ -65,16 +72,29 @@ def _numeric_row(line: str) -> bool:
         return False
 
 
-def save_sequences(path: str | Path, y: np.ndarray) -> None:
+def check_writable(path: str | Path) -> Path:
+    """Fail before long work, not after it, when an output cannot be written."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise InputError(f"{path}: cannot write, directory {path.parent} does not exist")
+    return path
+
+
+def save_sequences(path: str | Path, y: np.ndarray) -> None:
+    path = check_writable(path)
     suffix = path.suffix.lower()
-    if suffix == ".npz":
-        np.savez(path, y=y)
-    elif suffix == ".csv":
-        if y.ndim != 2:
-            raise InputError(f"{path}: CSV holds one sequence; this output has shape {y.shape} "
-                             "— write .npz instead")
-        header = ",".join(f"y{i}" for i in range(y.shape[1]))
-        np.savetxt(path, y, delimiter=",", header=header, comments="", fmt="%.9g")
-    else:
+    if suffix not in (".npz", ".csv"):
         raise InputError(f"{path}: unsupported output format {suffix!r}; use .npz or .csv")
+    if suffix == ".csv" and y.ndim != 2:
+        raise InputError(f"{path}: CSV holds one sequence; this output has shape {y.shape} "
+                         "— write .npz instead")
+    try:
+        if suffix == ".npz":
+            np.savez(path, y=y)
+        else:
+            header = ",".join(f"y{i}" for i in range(y.shape[1]))
+            np.savetxt(path, y, delimiter=",", header=header, comments="", fmt="%.9g")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None

@@ -101,29 +101,36 @@ def to_bytes(model: Model) -> bytes:
 def save(model: Model, path: str | Path) -> int:
     """Write ``model`` to ``path``; returns the number of bytes written."""
     data = to_bytes(model)
-    Path(path).write_bytes(data)
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot write ({exc.strerror or exc})") from None
     return len(data)
 
 
 def from_bytes(data: bytes, source: str = "model") -> Model:
+    if not data:
+        raise ModelFileError(f"{source}: empty file (0 bytes)")
     if data[:len(MAGIC)] != MAGIC:
-        if data and MAGIC.startswith(data):
+        if MAGIC.startswith(data):
             raise ModelFileError(f"{source}: truncated ({len(data)} bytes)")
         raise ModelFileError(f"{source}: not an edgesnn model file (bad magic bytes)")
     if len(data) < _PREFIX.size + _DIGEST:
         raise ModelFileError(f"{source}: truncated ({len(data)} bytes)")
+    # Every format version ends in the same SHA-256 trailer, so the checksum is checked
+    # first: a flipped bit in the version field reads as corruption, not as "too new".
+    body, digest = data[:-_DIGEST], data[-_DIGEST:]
+    if hashlib.sha256(body).digest() != digest:
+        raise ModelFileError(f"{source}: corrupt or truncated (checksum mismatch) — the file "
+                             "was changed or cut short after it was written")
     _, version, header_len = _PREFIX.unpack_from(data)
     if version > FORMAT_VERSION:
         raise ModelFileError(f"{source}: written with model format v{version}; this edgesnn "
                              f"reads up to v{FORMAT_VERSION} — upgrade edgesnn")
     if version < 1:
         raise ModelFileError(f"{source}: invalid format version {version}")
-    body, digest = data[:-_DIGEST], data[-_DIGEST:]
     if _PREFIX.size + header_len > len(body):
-        raise ModelFileError(f"{source}: truncated (header runs past the end of the file)")
-    if hashlib.sha256(body).digest() != digest:
-        raise ModelFileError(f"{source}: corrupt (checksum mismatch) — the file was changed "
-                             "or cut short after it was written")
+        raise ModelFileError(f"{source}: malformed header length")
     try:
         header = json.loads(body[_PREFIX.size:_PREFIX.size + header_len])
         start = -(-(_PREFIX.size + header_len) // _ALIGN) * _ALIGN

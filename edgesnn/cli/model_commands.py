@@ -10,7 +10,7 @@ import numpy as np
 
 from edgesnn.backends import BACKENDS
 from edgesnn.compile import compile_graph
-from edgesnn.io import load_sequences, save_sequences
+from edgesnn.io import check_writable, load_sequences, save_sequences
 from edgesnn.modelfile import FORMAT_VERSION, Model, load_model, save
 from edgesnn.models.reference import REFERENCE_INPUT, REFERENCE_MODEL
 
@@ -120,10 +120,10 @@ def format_info(info: dict) -> str:
         lines.append(f"file     {f['path']} ({f['bytes']:,} bytes, format v{f['format_version']}, "
                      "checksum ok)")
     lines.append(f"dt       {info['dt'] * 1e3:g} ms per step" if info["dt"] else "dt       not set")
-    chans = f"  [{', '.join(meta['channels'])}]" if meta.get("channels") else ""
+    chans = f"  [{', '.join(map(str, meta['channels']))}]" if meta.get("channels") else ""
     lines.append(f"input    {info['input']} features{chans}")
     kind = "spikes" if info["output_spiking"] else "values"
-    classes = f"  [{', '.join(meta['classes'])}]" if meta.get("classes") else ""
+    classes = f"  [{', '.join(map(str, meta['classes']))}]" if meta.get("classes") else ""
     lines.append(f"output   {info['output']} {kind}{classes}")
     lines.append("")
     lines.append(f"  {'node':<16}{'type':<14}{'in':>6}{'out':>6}{'params':>9}")
@@ -169,7 +169,7 @@ def run_sequences(model: Model, backend: str, xs: np.ndarray, chunk: int = 256) 
     from edgesnn.runtime import Runtime
 
     rt = Runtime(model, backend)
-    batched = xs if xs.ndim == 3 else xs[None]
+    batched = rt.executor.check_input(xs if xs.ndim == 3 else xs[None], time_axis=True)
     steps = batched.shape[1]
     parts = []
     with tqdm(total=steps, desc=f"running ({backend})", unit="step", disable=steps < 4 * chunk,
@@ -184,6 +184,7 @@ def run_sequences(model: Model, backend: str, xs: np.ndarray, chunk: int = 256) 
 def cmd_run(args) -> int:
     model = load_model(args.model)
     xs = load_sequences(args.input)
+    check_writable(args.output)
     ys = run_sequences(model, args.backend, xs)
     save_sequences(args.output, ys)
     n = 1 if xs.ndim == 2 else xs.shape[0]
@@ -199,6 +200,7 @@ def cmd_quantize(args) -> int:
 
     model = load_model(args.model)
     calib = load_sequences(args.calib)
+    check_writable(args.out)
     quantized = edgesnn.quantize(model, calib, progress=True)
     size = save(quantized, args.out)
     info = describe(quantized)

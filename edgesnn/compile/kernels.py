@@ -34,6 +34,12 @@ def f_affine(op, x, state):
     return y.astype(np.float32, copy=False), {}
 
 
+def f_grouped(op, x, state):
+    w = op.params["weight"]
+    y = x.reshape(x.shape[0], -1, w.shape[1]) @ w.T
+    return y.reshape(x.shape[0], -1).astype(np.float32, copy=False), {}
+
+
 def f_lif(op, x, state):
     p = op.params
     s, v = _lif_float(p["beta"], p["threshold"], op.attrs["reset"], state[op.name + ".v"], x)
@@ -68,7 +74,7 @@ def f_output(op, x, state):
 
 
 FLOAT_KERNELS: dict[str, Callable] = {
-    "affine": f_affine, "lif": f_lif, "cuba_lif": f_cuba_lif, "li": f_li,
+    "affine": f_affine, "grouped": f_grouped, "lif": f_lif, "cuba_lif": f_cuba_lif, "li": f_li,
     "threshold": f_threshold, "encoder": f_encoder, "output": f_output,
 }
 
@@ -101,6 +107,12 @@ def q_affine(op, x, state):
     if "bias" in op.params:
         acc = acc + op.params["bias"]
     return _requantize(acc, op), {}
+
+
+def q_grouped(op, x, state):
+    wt = op.cache["weight_t64"]
+    acc = x.reshape(x.shape[0], -1, wt.shape[0]) @ wt
+    return _requantize(acc, op).reshape(x.shape[0], -1), {}
 
 
 def q_lif(op, x, state):
@@ -138,6 +150,6 @@ def q_output(op, x, state):
 
 
 FIXED_KERNELS: dict[str, Callable] = {
-    "affine": q_affine, "lif": q_lif, "cuba_lif": q_cuba_lif, "li": q_li,
+    "affine": q_affine, "grouped": q_grouped, "lif": q_lif, "cuba_lif": q_cuba_lif, "li": q_li,
     "threshold": q_threshold, "encoder": q_encoder, "output": q_output,
 }

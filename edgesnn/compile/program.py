@@ -11,14 +11,15 @@ import numpy as np
 from edgesnn.compile import fixed
 from edgesnn.compile.kernels import FIXED_KERNELS, FLOAT_KERNELS
 from edgesnn.errors import GraphError, InputError, QuantizationError
-from edgesnn.ir import (LI, LIF, Affine, CubaLIF, Graph, Input, Linear, Output, SpikeEncoder,
-                        Threshold)
+from edgesnn.ir import (CONNECTIONS, LI, LIF, Affine, CubaLIF, Graph, GroupedLinear, Input, Linear,
+                        Output, SpikeEncoder, Threshold)
 
 State = dict[str, np.ndarray]
 Observer = Callable[[str, np.ndarray, np.ndarray, State], None]
 
-KIND = {Affine: "affine", Linear: "affine", LIF: "lif", CubaLIF: "cuba_lif", LI: "li",
-        Threshold: "threshold", SpikeEncoder: "encoder", Output: "output", Input: "input"}
+KIND = {Affine: "affine", Linear: "affine", GroupedLinear: "grouped", LIF: "lif",
+        CubaLIF: "cuba_lif", LI: "li", Threshold: "threshold", SpikeEncoder: "encoder",
+        Output: "output", Input: "input"}
 FLOAT32, FIXED = "float32", "fixed"
 
 
@@ -164,11 +165,11 @@ class Program:
         return x
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        """Float input → int16-range integers (round half to even, saturated)."""
+        """Float input → int16 (round half to even, saturated): what a device receives."""
         if self.numerics == FLOAT32:
             return x
         q = np.rint(x.astype(np.float64) / self.input_scale)
-        return np.clip(q, fixed.INT16_MIN, fixed.INT16_MAX).astype(np.int32)
+        return np.clip(q, fixed.INT16_MIN, fixed.INT16_MAX).astype(np.int16)
 
     def dequantize_output(self, y: np.ndarray) -> np.ndarray:
         if self.numerics == FLOAT32:
@@ -198,7 +199,11 @@ class Program:
         """The integer core of a fixed-point program: int inputs (batch, features) → ints."""
         if self.numerics != FIXED:
             raise QuantizationError("step_int needs a fixed-point program")
-        return self._step_checked(state, np.asarray(xq, dtype=np.int64))
+        xq = np.asarray(xq)
+        if xq.dtype.kind not in "iu" or xq.ndim != 2 or xq.shape[1] != self.input_size:
+            raise InputError(f"step_int takes integers shaped (batch, {self.input_size}); got "
+                             f"{xq.dtype} {xq.shape}")
+        return self._step_checked(state, xq)
 
     def run(self, state: State, xs) -> tuple[np.ndarray, State]:
         """A whole sequence: (T, features) or (batch, T, features), vectorised over batch."""
@@ -206,8 +211,6 @@ class Program:
         xb = xs[None] if xs.ndim == 2 else xs
         self._check_state(state, xb.shape[0])
         xq = self.quantize_input(xb)
-        if self.numerics == FIXED:
-            xq = xq.astype(np.int64)
         ys = []
         for t in range(xb.shape[1]):
             y, state = self._core_step(state, xq[:, t])
@@ -286,7 +289,7 @@ class _Lowering:
                 op.params = _float_params(node)
             else:
                 op.params = self._fixed_params(name, node)
-                if op.kind == "affine":
+                if isinstance(node, CONNECTIONS):
                     op.cache["weight_t64"] = op.params["weight"].T.astype(np.int64)
             ops.append(op)
         recurrent = tuple(dict.fromkeys(s for s, _ in g.recurrent))
@@ -301,7 +304,7 @@ class _Lowering:
                        recurrent_sources=recurrent)
 
     def _fixed_params(self, name: str, node) -> dict[str, np.ndarray]:
-        if isinstance(node, (Affine, Linear)):
+        if isinstance(node, CONNECTIONS):
             bias = node.bias if isinstance(node, Affine) else None
             return _quantize_weights(node.weight, bias, self.in_scale(name) or 1.0,
                                      self.out_scale(name))
@@ -320,16 +323,11 @@ class _Lowering:
 
 
 def _needs_scale(node) -> bool:
-    return isinstance(node, (Input, Affine, Linear, LIF, CubaLIF, LI, Threshold, SpikeEncoder))
+    return isinstance(node, (Input, LIF, CubaLIF, LI, Threshold, SpikeEncoder) + CONNECTIONS)
 
 
 def _float_params(node) -> dict[str, np.ndarray]:
-    if isinstance(node, (Affine, Linear)):
-        params = {"weight": node.weight}
-        if isinstance(node, Affine):
-            params["bias"] = node.bias
-        return params
-    return {k: v for k, v in node.arrays().items()}
+    return dict(node.arrays())
 
 
 def _quantize_weights(weight: np.ndarray, bias: np.ndarray | None, in_scale: float,

@@ -10,7 +10,7 @@ import numpy as np
 from edgesnn.compile import fixed
 from edgesnn.compile.program import Program, compile_graph
 from edgesnn.errors import QuantizationError
-from edgesnn.ir import LI, LIF, Affine, CubaLIF, Graph, Input, Linear, SpikeEncoder, Threshold
+from edgesnn.ir import CONNECTIONS, LI, LIF, CubaLIF, Graph, Input, SpikeEncoder, Threshold
 
 NEURONS = (LIF, CubaLIF, LI, Threshold, SpikeEncoder)
 
@@ -73,7 +73,7 @@ def calibrate(graph: Graph, calibration: Iterable[np.ndarray] | np.ndarray,
         elif isinstance(node, Input):
             scales[name] = fixed.scale_for(peak[name])
     for name, node in graph.nodes.items():
-        if isinstance(node, (Affine, Linear)):
+        if isinstance(node, CONNECTIONS):
             consumers = [d for s, d in graph.edges + graph.recurrent if s == name]
             feeds_neuron = len(consumers) == 1 and isinstance(
                 graph.nodes[consumers[0]], (LIF, CubaLIF, LI, Threshold))

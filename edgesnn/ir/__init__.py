@@ -1,8 +1,11 @@
 """The spiking-network IR: typed nodes and a validated graph (numpy only)."""
 
 from edgesnn.ir.graph import Edge, Graph
-from edgesnn.ir.nodes import (LI, LIF, NODE_TYPES, RESETS, Affine, CubaLIF, Input, Linear, Node,
-                              Output, SpikeEncoder, Threshold)
+from edgesnn.ir.nodes import (LI, LIF, NODE_TYPES, RESETS, Affine, CubaLIF, GroupedLinear, Input,
+                              Linear, Node, Output, SpikeEncoder, Threshold)
 
-__all__ = ["Graph", "Edge", "Node", "NODE_TYPES", "RESETS", "Input", "Output", "Affine", "Linear",
+# Nodes that weight their input (and so have int8 weights in fixed point)
+CONNECTIONS = (Affine, Linear, GroupedLinear)
+
+__all__ = ["Graph", "Edge", "Node", "NODE_TYPES", "RESETS", "Input", "Output", "Affine", "Linear", "GroupedLinear", "CONNECTIONS",
            "LIF", "CubaLIF", "LI", "Threshold", "SpikeEncoder"]

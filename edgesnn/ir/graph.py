@@ -58,8 +58,13 @@ class Graph:
                 raise GraphError(f"node names must be non-empty strings; got {name!r}")
             if not isinstance(node, Node):
                 raise GraphError(f"node {name!r} is a {type(node).__name__}, not an IR node")
-        if self.dt is not None and not (float(self.dt) > 0):
-            raise GraphError(f"dt must be a positive number of seconds; got {self.dt!r}")
+        if self.dt is not None:
+            try:
+                self.dt = float(self.dt)
+            except (TypeError, ValueError):
+                raise GraphError(f"dt must be a number of seconds; got {self.dt!r}") from None
+            if not (0 < self.dt < float("inf")):
+                raise GraphError(f"dt must be a positive number of seconds; got {self.dt!r}")
         if not self.inputs():
             raise GraphError("graph has no Input node")
         if not self.outputs():

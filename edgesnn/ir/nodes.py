@@ -7,6 +7,9 @@ of its incoming edges) to its output:
 - ``Output(size)``:                 y_t = I_t (the graph's output)
 - ``Affine(weight, bias)``:         y_t = W I_t + b
 - ``Linear(weight)``:               y_t = W I_t
+- ``GroupedLinear(groups, weight)``: the same block W applied to each of ``groups``
+                                    consecutive slices: y[g] = W I[g] (e.g. an LMU's
+                                    Ā on every memory row, without a dense kron(I, Ā))
 - ``LIF(beta, threshold, reset)``:  U_t = β U_{t-1} + I_t − S_{t-1} ϑ   (reset="subtract")
                                     U_t = (1 − S_{t-1}) (β U_{t-1} + I_t) (reset="zero")
                                     S_t = [U_t > ϑ]
@@ -155,6 +158,24 @@ class Linear(Node):
 
 
 @dataclass(eq=False)
+class GroupedLinear(Node):
+    groups: int
+    weight: np.ndarray  # (out per group, in per group), shared by all groups
+
+    def __post_init__(self):
+        self.groups = _size("GroupedLinear.groups", self.groups)
+        self.weight = _matrix("GroupedLinear.weight", self.weight)
+
+    @property
+    def in_size(self) -> int:
+        return self.groups * self.weight.shape[1]
+
+    @property
+    def out_size(self) -> int:
+        return self.groups * self.weight.shape[0]
+
+
+@dataclass(eq=False)
 class LIF(Node):
     size: int
     beta: np.ndarray
@@ -262,5 +283,6 @@ class SpikeEncoder(Node):
 
 NODE_TYPES: dict[str, type[Node]] = {
     cls.__name__: cls
-    for cls in (Input, Output, Affine, Linear, LIF, CubaLIF, LI, Threshold, SpikeEncoder)
+    for cls in (Input, Output, Affine, Linear, GroupedLinear, LIF, CubaLIF, LI, Threshold,
+                SpikeEncoder)
 }
