@@ -88,7 +88,7 @@ def test_integer_path_uses_integers_only(mixed_model):
     state = program.init_state(2)
     xq = program.quantize_input(sensor_like(seed=2, sequences=2, steps=30))
     for t in range(30):
-        _, state = program._core_step(state, xq[:, t].astype(np.int64), observe)
+        _, state = program.core_step(state, xq[:, t].astype(np.int64), observe)
     assert seen and all(np.issubdtype(d, np.integer) for d in seen)
     assert all(np.issubdtype(v.dtype, np.integer) for v in state.values())
 

@@ -6,10 +6,10 @@ import argparse
 import sys
 
 from edgesnn import __version__
-from edgesnn.cli import model_commands
+from edgesnn.cli import har_commands, model_commands
 from edgesnn.errors import EdgesnnError
 
-GROUPS = (model_commands,)
+GROUPS = (model_commands, har_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -117,7 +117,10 @@ class Program:
             total = v if total is None else total + v
         return total
 
-    def _core_step(self, state: State, x: np.ndarray, observe: Observer | None = None):
+    def core_step(self, state: State, x: np.ndarray, observe: Observer | None = None):
+        """One step on prepared input (float32, or int16 for fixed point) shaped (batch,
+        features), without validation; ``observe(name, input, output, state_updates)`` is
+        called after each op (calibration, operation counts)."""
         kernels = FLOAT_KERNELS if self.numerics == FLOAT32 else FIXED_KERNELS
         values: dict[str, np.ndarray] = {}
         new_state: State = {}
@@ -193,7 +196,7 @@ class Program:
 
     def _step_checked(self, state: State, xb: np.ndarray):
         self._check_state(state, xb.shape[0])
-        return self._core_step(state, xb)
+        return self.core_step(state, xb)
 
     def step_int(self, state: State, xq: np.ndarray) -> tuple[np.ndarray, State]:
         """The integer core of a fixed-point program: int inputs (batch, features) → ints."""
@@ -213,7 +216,7 @@ class Program:
         xq = self.quantize_input(xb)
         ys = []
         for t in range(xb.shape[1]):
-            y, state = self._core_step(state, xq[:, t])
+            y, state = self.core_step(state, xq[:, t])
             ys.append(y)
         out = self.dequantize_output(np.stack(ys, axis=1))
         return (out[0] if xs.ndim == 2 else out), state

@@ -63,7 +63,7 @@ def calibrate(graph: Graph, calibration: Iterable[np.ndarray] | np.ndarray,
         state = program.init_state(1)
         peak[graph.inputs()[0]] = max(peak[graph.inputs()[0]], float(np.abs(seq).max()))
         for x in seq:
-            _, state = program._core_step(state, x[None], observe)
+            _, state = program.core_step(state, x[None], observe)
 
     scales: dict[str, float] = {}
     for name, node in graph.nodes.items():

@@ -80,7 +80,8 @@ def lmu_matrices(order: int, theta: float) -> tuple[np.ndarray, np.ndarray]:
 
 def init_params(cfg: L2MUConfig, seed: int = 0) -> dict[str, np.ndarray]:
     """Initial weights as keras-lmu: e_x, e_h LeCun-uniform, e_m = 0, W_* Xavier-normal;
-    encoder gains and biases spread so each channel's population covers ±2 σ."""
+    encoder gains and biases spread so each channel's population covers ±2 σ of the
+    z-scored input."""
     rng = np.random.default_rng(seed)
     c, p, m, d, h, k = cfg.channels, cfg.population, cfg.memory, cfg.order, cfg.hidden, cfg.classes
     n_x, n_m = c * p, m * d
@@ -98,7 +99,8 @@ def init_params(cfg: L2MUConfig, seed: int = 0) -> dict[str, np.ndarray]:
         "enc_bias": np.tile(np.linspace(-0.25, 0.25, p), (c, 1)),
         "e_x": lecun(m, n_x), "e_h": lecun(m, h), "e_m": np.zeros((m, n_m)),
         "w_x": xavier(h, n_x), "w_h": xavier(h, h), "w_m": xavier(h, n_m),
-        "ro_weight": xavier(k, h), "ro_bias": np.zeros(k),
+        # the LI sums ~1/(1-β) steps of input: scale so initial logits are O(1)
+        "ro_weight": xavier(k, h) * (1.0 - cfg.readout_beta), "ro_bias": np.zeros(k),
         "norm_mean": np.zeros(c), "norm_std": np.ones(c),
     }
     for pop, size in (("enc", n_x), ("u", m), ("m", n_m), ("h", h)):
@@ -170,3 +172,28 @@ def decision_metadata(cfg: L2MUConfig) -> dict:
 
 def config_metadata(cfg: L2MUConfig) -> dict:
     return {"family": "l2mu", **asdict(cfg)}
+
+
+def params_from_graph(cfg: L2MUConfig, graph: Graph) -> dict[str, np.ndarray]:
+    """The parameters of a built graph, with normalisation already folded into the encoder
+    (mean 0, std 1): ``build_graph(cfg, params_from_graph(cfg, g))`` rebuilds ``g``."""
+    n = graph.nodes
+    shape = (cfg.channels, cfg.population)
+    params = {
+        "enc_weight": n["encoder"].weight.reshape(shape), "enc_bias": n["encoder"].bias.reshape(shape),
+        "enc_beta": n["encoder"].beta, "enc_threshold": n["encoder"].threshold,
+        "e_x": n["u_from_x"].weight, "e_h": n["u_from_h"].weight, "e_m": n["u_from_m"].weight,
+        "w_x": n["h_from_x"].weight, "w_h": n["h_from_h"].weight, "w_m": n["h_from_m"].weight,
+        "ro_weight": n["readout"].weight, "ro_bias": n["readout"].bias,
+        "norm_mean": np.zeros(cfg.channels, np.float32),
+        "norm_std": np.ones(cfg.channels, np.float32),
+        "ro_beta": n["out"].beta,
+    }
+    for pop in ("u", "m", "h"):
+        params[f"{pop}_beta"] = n[pop].beta
+        params[f"{pop}_threshold"] = n[pop].threshold
+        if cfg.variant == "synaptic":
+            params[f"{pop}_alpha"] = n[pop].alpha
+    if cfg.readout == "lif":
+        params["ro_threshold"] = n["out"].threshold
+    return {k: np.array(v, dtype=np.float32) for k, v in params.items()}
