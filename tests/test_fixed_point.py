@@ -108,9 +108,10 @@ def test_quantize_multiplier_is_normalised_and_accurate(r):
         assert abs(approx - r) / r <= 2.0**-30
         assert abs(approx - r) <= r * 2.0**-31 * (1 + 1e-12)  # the docstring's bound
     else:
-        # reduced form: the nearest multiple of 2**-62 (allowing double rounding)
+        # reduced form: the nearest multiple of 2**-62; the 31-bit rounding before the
+        # reduction adds at most 2**-64, so the error stays ≤ 2**-63 + 2**-64
         assert 0 <= m < 2**31
-        assert abs(approx - r) <= 2.0**-MAX_SHIFT
+        assert abs(approx - r) <= 2.0**-63 + 2.0**-64
         if r >= 2.0**-32:
             assert 2**30 <= m < 2**31
             assert abs(approx - r) / r <= 2.0**-30

@@ -255,8 +255,8 @@ def test_csv_long_layout_with_subject_column(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     (CSV_OK.replace("9,w2,walk,11,12\n", ""), "ragged windows"),
-    (CSV_OK.replace("5,6", "5,oops"), "row 4: 'oops' is not a number"),
-    (CSV_OK.replace("5,6", "5,"), "row 4: '' is not a number"),
+    (CSV_OK.replace("5,6", "5,oops"), "row 4: acc_y 'oops' is not a number"),
+    (CSV_OK.replace("5,6", "5,"), "row 4: acc_y '' is not a number"),
     ("1,2,3\n4,5,6\n", "cannot read this layout; expected a header row"),
     (CSV_OK.replace("7,w1,sit,7,8", "7,w1,walk,7,8"), "row 5: label 'walk' differs"),
     (CSV_OK + "9,w0,walk,1,2\n9,w0,walk,1,2\n", "window 'w0' appears again"),

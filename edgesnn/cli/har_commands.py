@@ -109,6 +109,8 @@ def cmd_train_l2mu(args) -> int:
             raise DataError("--val-data must have the same channels and classes as --data")
         train, _, test = _split(ds, spec) if spec["test"] > 0 else (ds, None, None)
     else:
+        if not 0 < spec["val"] < 1:
+            raise DataError("--val-fraction must be between 0 and 1 (or give --val-data)")
         train, val, test = _split(ds, spec)
     try:
         cfg = l2mu.L2MUConfig(channels=len(ds.channels), classes=len(ds.classes),
@@ -168,7 +170,7 @@ def align_dataset(model: Model, ds):
     remap = np.array([index[c] for c in ds.classes])
     from edgesnn.data.har import HarDataset
     return HarDataset(ds.x, remap[ds.y], [str(c) for c in classes], ds.channels, ds.subjects,
-                      ds.rate_hz)
+                      ds.rate_hz, partial=ds.partial)
 
 
 def evaluate(model: Model, ds, backends: list[str], latency: bool = False) -> list[dict]:

@@ -2,6 +2,7 @@
 
 from edgesnn.data.har import (
     L2MU_ACTIVITIES,
+    SYNTHETIC_CHANNELS,
     SYNTHETIC_CLASSES,
     WISDM_ACTIVITIES,
     WISDM_CHANNELS,
@@ -16,5 +17,6 @@ from edgesnn.data.har import (
 
 __all__ = [
     "HarDataset", "load", "load_npz", "save_npz", "load_csv", "load_wisdm", "synthetic",
-    "WISDM_ACTIVITIES", "L2MU_ACTIVITIES", "WISDM_CHANNELS", "SYNTHETIC_CLASSES",
+    "WISDM_ACTIVITIES", "L2MU_ACTIVITIES", "WISDM_CHANNELS", "SYNTHETIC_CHANNELS",
+    "SYNTHETIC_CLASSES",
 ]

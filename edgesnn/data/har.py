@@ -3,8 +3,8 @@
 Every source — NPZ, long-layout CSV, the raw WISDM 2019 text files, a synthetic
 generator — becomes a :class:`HarDataset` of fixed-length, time-major windows
 ``x (N, T, C)`` with integer labels, so training and evaluation code never sees
-the file format. numpy only: the loaders also run on the small boards the models
-are deployed to. Layouts and examples: docs/har-data.md.
+the file format. numpy only, like the rest of the package's runtime side.
+Layouts and examples: docs/har-data.md.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 import csv
 import re
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -22,7 +23,8 @@ from edgesnn.errors import DataError
 
 __all__ = [
     "HarDataset", "load", "load_npz", "save_npz", "load_csv", "load_wisdm", "synthetic",
-    "WISDM_ACTIVITIES", "L2MU_ACTIVITIES", "WISDM_CHANNELS", "SYNTHETIC_CLASSES",
+    "WISDM_ACTIVITIES", "L2MU_ACTIVITIES", "WISDM_CHANNELS", "SYNTHETIC_CHANNELS",
+    "SYNTHETIC_CLASSES",
 ]
 
 # WISDM 2019 activity codes (there is no 'N').
@@ -73,7 +75,10 @@ class HarDataset:
         if self.subjects is not None:
             self.subjects = _as_labels(self.subjects, "subjects")
         if self.rate_hz is not None:
-            self.rate_hz = float(self.rate_hz)
+            try:
+                self.rate_hz = float(self.rate_hz)
+            except (TypeError, ValueError):
+                raise DataError(f"rate_hz must be a number, got {self.rate_hz!r}") from None
         self._check()
 
     def _check(self) -> None:
@@ -94,8 +99,8 @@ class HarDataset:
         outside = (self.y < 0) | (self.y >= len(self.classes))
         if outside.any():
             i = int(np.argmax(outside))
-            raise DataError(f"unknown label {int(self.y[i])} in window {i}: "
-                            f"{len(self.classes)} classes, labels must be 0..{len(self.classes) - 1}")
+            raise DataError(f"unknown label {int(self.y[i])} in window {i}: labels must be "
+                            f"0..{len(self.classes) - 1} for {len(self.classes)} class name(s)")
         if self.rate_hz is not None and not (np.isfinite(self.rate_hz) and self.rate_hz > 0):
             raise DataError(f"rate_hz must be a positive number, got {self.rate_hz}")
         if not self.partial:
@@ -288,7 +293,7 @@ def load_npz(path: str | Path) -> HarDataset:
         if rate is not None and rate.size != 1:
             raise DataError(f"rate_hz must be one number, got shape {rate.shape}")
         return HarDataset(x, y, classes, channels, arrays.get("subjects"),
-                          None if rate is None else float(rate.reshape(())))
+                          None if rate is None else rate.item())
 
 
 def _names(a: np.ndarray | None, key: str, prefix: str, default_count: int) -> list[str]:
@@ -299,22 +304,20 @@ def _names(a: np.ndarray | None, key: str, prefix: str, default_count: int) -> l
     return [str(v) for v in a.tolist()]
 
 
-class _prefixed:
+@contextmanager
+def _prefixed(path: Path) -> Iterator[None]:
     """Put the file name in front of a DataError raised while building a dataset."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> None:
-        if kind is DataError and not str(exc).startswith(f"{self.path}:"):
-            raise DataError(f"{self.path}: {exc}") from None
+    try:
+        yield
+    except DataError as exc:
+        if str(exc).startswith(f"{path}:"):
+            raise
+        raise DataError(f"{path}: {exc}") from None
 
 
 def save_npz(ds: HarDataset, path: str | Path) -> None:
-    """Write a dataset so any source (e.g. hours of WISDM parsing) is converted once."""
+    """Write a dataset so a slow source (parsing all of WISDM takes about half a minute)
+    is converted once; NPZ then loads in a fraction of a second."""
     path = Path(path)
     if path.is_dir():
         raise DataError(f"{path}: is a directory; give a file name")
@@ -365,7 +368,7 @@ def load_csv(path: str | Path) -> HarDataset:
     if not body:
         raise DataError(f"{path}: no data rows after the header")
     with _prefixed(path):
-        return _csv_dataset(path, header, columns, body, lines)
+        return _csv_dataset(header, columns, body, lines)
 
 
 def _csv_columns(path: Path, header: list[str]) -> dict[str, int]:
@@ -385,42 +388,50 @@ def _csv_columns(path: Path, header: list[str]) -> dict[str, int]:
     return columns
 
 
-def _csv_dataset(path: Path, header: list[str], columns: dict[str, int],
-                 body: list[list[str]], lines: list[int]) -> HarDataset:
-    table = np.array(body, dtype=str)
+def _csv_dataset(header: list[str], columns: dict[str, int], body: list[list[str]],
+                 lines: list[int]) -> HarDataset:
+    cols = list(zip(*body))
     channel_cols = [i for i in range(len(header)) if i not in columns.values()]
-    values = _parse_column(table[:, channel_cols], np.float64, lines, "a number")
-    starts = _window_starts(table[:, columns["window"]], lines)
-    lengths = np.diff(np.append(starts, len(table)))
+
+    def where(i: int) -> str:
+        return f"row {lines[i]}"
+
+    values = np.stack([_numbers(cols[i], float, where, header[i]) for i in channel_cols], axis=1)
+    ids = np.array(cols[columns["window"]])
+    starts = _window_starts(ids, lines)
+    lengths = np.diff(np.append(starts, len(ids)))
     if (lengths != lengths[0]).any():
         k = int(np.argmax(lengths != lengths[0]))
-        ids = table[:, columns["window"]]
-        raise DataError(f"ragged windows: window {str(ids[starts[0]])!r} has "
-                        f"{lengths[0]} rows, window {str(ids[starts[k]])!r} "
-                        f"(row {lines[starts[k]]}) has {lengths[k]}")
-    labels = _per_window(table[:, columns["label"]], starts, lines, "label")
+        raise DataError(f"ragged windows: window {str(ids[0])!r} has {lengths[0]} rows, "
+                        f"window {str(ids[starts[k]])!r} (row {lines[starts[k]]}) has {lengths[k]}")
+    labels = _per_window(np.array(cols[columns["label"]]), starts, lines, "label")
     classes = sorted(set(labels.tolist()))
     y = np.searchsorted(np.array(classes), labels)
     subjects = None
     if "subject" in columns:
-        ids = _parse_column(table[:, [columns["subject"]]], np.int64, lines, "an integer subject id")
-        subjects = _per_window(ids[:, 0], starts, lines, "subject")
+        subject_ids = _numbers(cols[columns["subject"]], int, where, "subject")
+        subjects = _per_window(subject_ids, starts, lines, "subject")
     x = values.reshape(len(starts), lengths[0], len(channel_cols))
     return HarDataset(x, y, classes, [header[i] for i in channel_cols], subjects)
 
 
-def _parse_column(cells: np.ndarray, dtype: type, lines: list[int], what: str) -> np.ndarray:
+def _numbers(cells: Sequence[str], kind: type, where: Callable[[int], str],
+             what: str) -> np.ndarray:
+    """Parse a text column. Python's int/float are several times faster than numpy's
+    string casts; on a failure, find the cell so the message can name its row
+    (``where(i)`` says where cell ``i`` came from)."""
+    dtype = np.int64 if kind is int else np.float64
     try:
-        return cells.astype(dtype)
-    except ValueError:
-        pass  # find the first bad cell to name its row
-    for r, row in enumerate(cells):
-        for cell in row:
-            try:
-                np.array(cell).astype(dtype)
-            except ValueError:
-                raise DataError(f"row {lines[r]}: {str(cell)!r} is not {what}") from None
-    raise AssertionError("unreachable: the whole column failed to parse but no cell did")
+        return np.array(list(map(kind, cells)), dtype=dtype)
+    except (ValueError, OverflowError):
+        pass
+    for i, cell in enumerate(cells):
+        try:
+            np.array(kind(cell), dtype=dtype)
+        except (ValueError, OverflowError):
+            word = "an integer" if kind is int else "a number"
+            raise DataError(f"{where(i)}: {what} {cell!r} is not {word}") from None
+    raise AssertionError("unreachable: the column failed to parse but no cell did")
 
 
 def _window_starts(ids: np.ndarray, lines: list[int]) -> np.ndarray:
@@ -501,8 +512,8 @@ def _window_steps(rate_hz: float, window_s: float, hop_s: float | None) -> tuple
     steps = _round(window_s * rate_hz)
     hop = steps if hop_s is None else _round(hop_s * rate_hz)
     if steps < 1 or hop < 1:
-        raise DataError(f"window_s={window_s} and hop_s={hop_s} must each last at least one "
-                        f"sample at {rate_hz:g} Hz")
+        raise DataError(f"window_s={window_s} and hop_s={hop_s} are shorter than one sample "
+                        f"at {rate_hz:g} Hz")
     return steps, hop
 
 
@@ -554,59 +565,50 @@ def _wisdm_files(root: Path, device: str, sensors: list[str]) -> dict[str, dict[
 def _read_sensor(files: dict[int, list[Path]]) -> dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]:
     """(subject, code) -> (timestamps in ns, samples (n, 3)), over all of a sensor's files."""
     parts: dict[tuple[int, str], list[tuple[np.ndarray, np.ndarray]]] = {}
+    letters = np.array(sorted(WISDM_ACTIVITIES))
     for paths in files.values():
         for path in paths:
             subjects, codes, stamps, xyz = _read_wisdm_file(path)
-            for key in sorted(set(zip(subjects.tolist(), codes.tolist()))):
-                rows = (subjects == key[0]) & (codes == key[1])
-                parts.setdefault(key, []).append((stamps[rows], xyz[rows]))
+            keys, group = np.unique(subjects * len(letters) + np.searchsorted(letters, codes),
+                                    return_inverse=True)
+            for k, key in enumerate(keys.tolist()):
+                rows = group == k
+                subject, code = divmod(key, len(letters))
+                parts.setdefault((subject, str(letters[code])), []).append((stamps[rows], xyz[rows]))
     return {key: (np.concatenate([p[0] for p in chunks]), np.concatenate([p[1] for p in chunks]))
             for key, chunks in parts.items()}
 
 
 def _read_wisdm_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     try:
-        text = path.read_text(encoding="utf-8", errors="strict")
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
-    fields, numbers = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip().rstrip(";").strip()
-        if not line:
-            continue
-        cells = line.split(",")
-        if len(cells) != 6:
-            raise DataError(f"{path}: line {number}: expected 'subject,activity,timestamp,x,y,z;', "
-                            f"got {line[:60]!r}")
-        fields.append(cells)
-        numbers.append(number)
+    lines = text.replace(";", "").splitlines()  # ';' only ends a record
+    fields = [line.split(",") for line in lines]  # one pass in C-speed calls: files are large
+    kept = [i for i, cells in enumerate(fields) if len(cells) == 6]
+    if len(kept) != len(fields):
+        for i, cells in enumerate(fields):
+            if len(cells) != 6 and lines[i].strip():
+                raise DataError(f"{path}: line {i + 1}: expected 'subject,activity,timestamp,"
+                                f"x,y,z;', got {lines[i][:60]!r}")
+        fields = [fields[i] for i in kept]
+
+    def where(i: int) -> str:
+        return f"{path}: line {kept[i] + 1}"
+
     if not fields:
         raise DataError(f"{path}: no data lines")
-    table = np.array(fields, dtype=str)
-    subjects = _parse_wisdm(path, table[:, 0], np.int64, numbers, "subject id")
-    stamps = _parse_wisdm(path, table[:, 2], np.int64, numbers, "timestamp")
-    xyz = np.stack([_parse_wisdm(path, table[:, k], np.float64, numbers, "sample")
-                    for k in (3, 4, 5)], axis=1)
-    codes = np.char.strip(table[:, 1])
+    cols = list(zip(*fields))
+    subjects = _numbers(cols[0], int, where, "subject")
+    stamps = _numbers(cols[2], int, where, "timestamp")
+    xyz = np.stack([_numbers(cols[k], float, where, "sample") for k in (3, 4, 5)], axis=1)
+    codes = np.char.strip(np.array(cols[1]))
     unknown = ~np.isin(codes, list(WISDM_ACTIVITIES))
     if unknown.any():
         i = int(np.argmax(unknown))
-        raise DataError(f"{path}: line {numbers[i]}: unknown activity code {str(codes[i])!r}")
+        raise DataError(f"{where(i)}: unknown activity code {str(codes[i])!r}")
     return subjects, codes, stamps, xyz
-
-
-def _parse_wisdm(path: Path, cells: np.ndarray, dtype: type, numbers: list[int],
-                 what: str) -> np.ndarray:
-    try:
-        return cells.astype(dtype)
-    except ValueError:
-        pass  # find the first bad cell to name its line
-    for cell, number in zip(cells, numbers):
-        try:
-            np.array(cell).astype(dtype)
-        except ValueError:
-            raise DataError(f"{path}: line {number}: {what} {str(cell)!r} is not a number") from None
-    raise AssertionError("unreachable: the whole column failed to parse but no cell did")
 
 
 def _recording_windows(sensors: list[tuple[np.ndarray, np.ndarray]], rate_hz: float,
@@ -620,9 +622,9 @@ def _recording_windows(sensors: list[tuple[np.ndarray, np.ndarray]], rate_hz: fl
     windows = []
     for start, end in spans:
         n = int(np.floor((end - start) * rate_hz + 1e-6)) + 1
-        grid = np.minimum(start + np.arange(n) / rate_hz, end)  # never past the data
         if n < steps:
             continue
+        grid = np.minimum(start + np.arange(n) / rate_hz, end)  # never past the data
         series = np.concatenate([np.stack([np.interp(grid, t, v[:, k]) for k in range(3)], axis=1)
                                  for t, v in clean], axis=1)
         windows += [series[s:s + steps] for s in range(0, n - steps + 1, hop)]
