@@ -8,7 +8,6 @@ scalars, in the order the equations are written.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
