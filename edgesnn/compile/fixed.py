@@ -29,9 +29,12 @@ def saturate32(v: np.ndarray) -> np.ndarray:
 
 
 def round_shift(v: np.ndarray, shift) -> np.ndarray:
-    """Divide int64 ``v`` by 2**shift, rounding to nearest, ties toward +inf."""
+    """Divide int64 ``v`` by 2**shift, rounding to nearest, ties toward +inf.
+
+    Equal to (v + 2**(shift-1)) >> shift, written as floor plus the first dropped bit
+    so that it cannot overflow for any int64 ``v``."""
     shift = np.asarray(shift, dtype=np.int64)
-    return (v + (np.int64(1) << (shift - 1))) >> shift
+    return (v >> shift) + ((v >> (shift - 1)) & 1)
 
 
 def mul_q(v: np.ndarray, multiplier, shift) -> np.ndarray:

@@ -88,6 +88,10 @@ class Program:
                    for n in self.recurrent_sources]
         return tuple(layout)
 
+    @cached_property
+    def _prev_dtype(self) -> dict[str, type]:
+        return {name[:-len(".prev")]: d for name, _, d in self._layout if name.endswith(".prev")}
+
     def state_layout(self) -> list[tuple[str, int, type]]:
         """(buffer name, width, dtype) of every state buffer, in a fixed order."""
         return list(self._layout)
@@ -134,7 +138,8 @@ class Program:
             if observe is not None:
                 observe(op.name, inp, values[op.name], updates)
         for name in self.recurrent_sources:
-            new_state[name + ".prev"] = values[name]
+            # a copy in the layout's dtype: an Input's value is the caller's array
+            new_state[name + ".prev"] = np.array(values[name], dtype=self._prev_dtype[name])
         return values[self.ops[-1].name], new_state
 
     def _check_state(self, state: State, batch: int) -> None:

@@ -157,7 +157,7 @@ def train_l2mu(cfg: L2MUConfig, x_train: np.ndarray, y_train: np.ndarray, x_val:
                y_val: np.ndarray, epochs: int = 100, lr: float = 3e-3, batch_size: int = 32,
                patience: int = 30, seed: int = 0, learn_beta: bool = False,
                learn_threshold: bool = False, full_bptt: bool = False,
-               progress: bool = True) -> TrainResult:
+               readout_lr: float | None = None, progress: bool = True) -> TrainResult:
     """BPTT with Adam on cross-entropy of the window logits; returns the weights of the
     epoch with the lowest validation loss. Seeded: the same inputs give the same weights."""
     from tqdm.auto import tqdm
@@ -168,7 +168,10 @@ def train_l2mu(cfg: L2MUConfig, x_train: np.ndarray, y_train: np.ndarray, x_val:
     params["norm_mean"] = x_train.mean(axis=(0, 1)).astype(np.float32)
     params["norm_std"] = np.maximum(x_train.std(axis=(0, 1)), 1e-3).astype(np.float32)
     net = L2MUNet(cfg, params, learn_beta, learn_threshold, detach_recurrent=not full_bptt)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    readout = [p for n, p in net.named_parameters() if n.startswith("ro_")]
+    rest = [p for n, p in net.named_parameters() if not n.startswith("ro_")]
+    opt = torch.optim.Adam([{"params": readout, "lr": readout_lr or lr},
+                            {"params": rest, "lr": lr}])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     xt, yt = torch.tensor(x_train, dtype=torch.float32), torch.tensor(y_train, dtype=torch.long)
     xv, yv = torch.tensor(x_val, dtype=torch.float32), torch.tensor(y_val, dtype=torch.long)
