@@ -246,5 +246,6 @@ def test_demo_runs_end_to_end():
     out = subprocess.run([sys.executable, "-m", "edgesnn", "demo", "--steps", "300"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    for text in ("lif-mlp-64-128-10", "numpy-float", "numpy-int", "median µs", "flash"):
+    for text in ("lif-mlp-64-128-10", "numpy-float", "numpy-int", "median µs", "flash",
+                 "L2MU trained on synthetic IMU data", "windows correct"):
         assert text in out.stdout

@@ -47,12 +47,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--threshold", type=float, default=0.5, help="threshold ϑ (0.5)")
     o = t.add_argument_group("optimisation")
     o.add_argument("--epochs", type=_positive, default=150, help="maximum epochs (150)")
-    o.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (3e-3)")
+    o.add_argument("--lr", type=float, default=3e-4,
+                   help="Adam learning rate of the spiking layers (3e-4)")
+    o.add_argument("--readout-lr", type=float, default=1e-2,
+                   help="Adam learning rate of the readout (1e-2)")
     o.add_argument("--batch-size", type=_positive, default=32, help="(32)")
-    o.add_argument("--patience", type=_positive, default=60,
-                   help="stop after this many epochs without a better validation loss (60)")
+    o.add_argument("--patience", type=_positive, default=40,
+                   help="stop after this many epochs without a better validation loss (40)")
     o.add_argument("--learn-beta", action="store_true", help="train the decays too")
     o.add_argument("--learn-threshold", action="store_true", help="train the thresholds too")
+    o.add_argument("--full-bptt", action="store_true",
+                   help="also backpropagate through the recurrent spike edges (can explode)")
     o.add_argument("--seed", type=int, default=0, help="seed for splits, init and batches (0)")
     t.add_argument("--calib-windows", type=int, default=16,
                    help="training windows used to calibrate int8 quantization (16; 0 = none)")
@@ -125,7 +130,8 @@ def cmd_train_l2mu(args) -> int:
           + (f", {len(test.y)} held out for test" if test is not None and len(test.y) else ""))
     result = train_l2mu(cfg, train.x, train.y, val.x, val.y, epochs=args.epochs, lr=args.lr,
                         batch_size=args.batch_size, patience=args.patience, seed=args.seed,
-                        learn_beta=args.learn_beta, learn_threshold=args.learn_threshold)
+                        learn_beta=args.learn_beta, learn_threshold=args.learn_threshold,
+                        full_bptt=args.full_bptt, readout_lr=args.readout_lr)
     graph = l2mu.build_graph(cfg, result.params, dt=1.0 / ds.rate_hz if ds.rate_hz else None)
     best = result.history[result.best_epoch]
     model = Model(graph, metadata={

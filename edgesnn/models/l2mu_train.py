@@ -11,6 +11,11 @@ The robust recipe (specs/l2mu.md measured the published one spreading 22–97 %)
   LMU memory (Ā has eigenvalues near 1) and the surrogate derivative those paths
   explode — gradient norms of 10⁹ were measured on BasicMotions, which no clipping
   rescues. ``full_bptt=True`` keeps them;
+- a small learning rate for the spiking layers (3e-4) and a large one for the
+  readout (1e-2): the initial encoder/memory/hidden spikes already separate the
+  classes (a linear readout of their rates scores 100 % on BasicMotions), and moving
+  them fast overfits 32 training windows; measured on BasicMotions, one learning rate
+  of 3e-3 for all gave 95–100 % across seeds, the split one 100 % on every seed tried;
 - gradient-norm clipping, a cosine learning-rate schedule, and early stopping on
   validation loss with the best weights restored.
 """
@@ -154,12 +159,13 @@ class TrainResult:
 
 
 def train_l2mu(cfg: L2MUConfig, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
-               y_val: np.ndarray, epochs: int = 100, lr: float = 3e-3, batch_size: int = 32,
-               patience: int = 30, seed: int = 0, learn_beta: bool = False,
+               y_val: np.ndarray, epochs: int = 150, lr: float = 3e-4, batch_size: int = 32,
+               patience: int = 40, seed: int = 0, learn_beta: bool = False,
                learn_threshold: bool = False, full_bptt: bool = False,
-               readout_lr: float | None = None, progress: bool = True) -> TrainResult:
+               readout_lr: float | None = 1e-2, progress: bool = True) -> TrainResult:
     """BPTT with Adam on cross-entropy of the window logits; returns the weights of the
-    epoch with the lowest validation loss. Seeded: the same inputs give the same weights."""
+    epoch with the lowest validation loss. Seeded: the same inputs give the same weights.
+    ``readout_lr`` is the readout's learning rate (None: ``lr`` for everything)."""
     from tqdm.auto import tqdm
 
     torch.manual_seed(seed)

@@ -14,6 +14,8 @@ from edgesnn.modelfile import Model
 # Shipped with the package (rebuild with tools/make_reference_model.py).
 REFERENCE_MODEL = Path(str(files("edgesnn") / "assets" / "reference-lif-64-128-10.esnn"))
 REFERENCE_INPUT = Path(str(files("edgesnn") / "assets" / "reference-input.npz"))
+# An L2MU trained on the synthetic IMU generator (rebuild with tools/make_l2mu_demo.py).
+L2MU_DEMO_MODEL = Path(str(files("edgesnn") / "assets" / "l2mu-synthetic.esnn"))
 
 
 def lif_mlp(sizes: Sequence[int] = (64, 128, 10), beta: float = 0.9, threshold: float = 1.0,
