@@ -125,3 +125,37 @@ def test_basicmotions_real_data(tmp_path, capsys):
     rows = {r["backend"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
     assert rows["numpy-float"]["accuracy"] >= 0.95
     assert abs(rows["numpy-int"]["accuracy"] - rows["numpy-float"]["accuracy"]) <= 0.025
+
+
+def test_quantized_l2mu_is_deterministic(trained):
+    xs = har.synthetic(n_subjects=2, windows_per_class=2, seed=8).x
+    runs = []
+    for _ in range(2):
+        program = edgesnn.load(trained, backend="numpy-int").executor
+        state = program.init_state(len(xs))
+        xq = program.quantize_input(xs)
+        outs = []
+        for t in range(xs.shape[1]):
+            y, state = program.step_int(state, xq[:, t])
+            outs.append(y)
+        runs.append((np.stack(outs), state))
+    assert np.array_equal(runs[0][0], runs[1][0])
+    assert all(np.array_equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])
+    assert all(np.issubdtype(v.dtype, np.integer) for v in runs[0][1].values())
+
+
+def test_learnable_decays_and_thresholds_stay_valid():
+    ds = har.synthetic(n_subjects=4, windows_per_class=8, steps=20, seed=2)
+    cfg = l2mu.L2MUConfig(channels=6, classes=5, hidden=8, memory=4, population=2)
+    fixed = train_l2mu(cfg, ds.x, ds.y, ds.x[:10], ds.y[:10], epochs=3, progress=False)
+    learned = train_l2mu(cfg, ds.x, ds.y, ds.x[:10], ds.y[:10], epochs=3, progress=False,
+                         learn_beta=True, learn_threshold=True, readout_lr=0.2, lr=0.2)
+    assert np.all(fixed.params["h_beta"] == cfg.beta)
+    assert not np.allclose(learned.params["h_beta"], cfg.beta)
+    assert not np.allclose(learned.params["h_threshold"], cfg.threshold)
+    for name, value in learned.params.items():
+        if name.endswith("_beta"):
+            assert value.min() >= 0 and value.max() <= 1, name
+        if name.endswith("_threshold"):
+            assert value.min() > 0, name
+    l2mu.build_graph(cfg, learned.params)  # still a valid graph
