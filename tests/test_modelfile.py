@@ -16,6 +16,7 @@ import edgesnn
 from edgesnn.errors import ModelFileError
 from edgesnn.ir import (LI, LIF, NODE_TYPES, Affine, CubaLIF, Graph, GroupedLinear, Input, Linear,
                         Output, SpikeEncoder, Threshold)
+from conftest import mixed_graph
 from edgesnn.modelfile import FORMAT_VERSION, MAGIC, from_bytes, to_bytes
 
 _PREFIX = struct.Struct("<8sIQ")  # magic, version, header length: the documented layout
@@ -196,28 +197,11 @@ def test_recurrent_edges_and_dt_survive(tmp_path):
 
 # ---------------------------------------------------------------------- quantized model
 
-def _mixed_graph(rng) -> Graph:
-    """Encoder -> CuBa-LIF with a recurrent loop -> LIF and LI readouts."""
-    return Graph(
-        {"in": Input(3),
-         "enc": SpikeEncoder(3, 4, rng.normal(0, 1.5, (3, 4)), rng.normal(0, 0.2, (3, 4)),
-                             0.8, 0.5),
-         "fc": Affine(rng.normal(0, 0.6, (8, 12)), rng.normal(0, 0.1, 8)),
-         "hid": CubaLIF(8, 0.6, 0.85, 1.0),
-         "rec": Linear(rng.normal(0, 0.4, (8, 8))),
-         "ro": Linear(rng.normal(0, 0.5, (2, 8))),
-         "li": LI(2, 0.9),
-         "out": Output(2)},
-        [("in", "enc"), ("enc", "fc"), ("fc", "hid"), ("rec", "hid"), ("hid", "ro"),
-         ("ro", "li"), ("li", "out")],
-        recurrent=[("hid", "rec")], dt=0.01)
-
-
 def test_quantized_model_round_trip(tmp_path):
     rng = np.random.default_rng(42)
     metadata = {"name": "mixed", "task": "test", "classes": ["left", "right"],
                 "channels": ["gx", "gy", "gz"], "seed": 42}
-    float_model = edgesnn.Model(_mixed_graph(rng), metadata=metadata)
+    float_model = edgesnn.Model(mixed_graph(seed=42), metadata=metadata)
     calib = rng.normal(0, 1, (3, 40, 3)).astype(np.float32)
     model = edgesnn.quantize(float_model, calib)
     q = model.quantization

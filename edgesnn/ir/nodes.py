@@ -99,28 +99,28 @@ class Node:
                    else getattr(self, f.name) == getattr(other, f.name) for f in fields(self))
 
 
+class _Population(Node):
+    """A node of ``size`` elements in and out."""
+
+    @property
+    def in_size(self) -> int:
+        return self.size
+
+
 @dataclass(eq=False)
-class Input(Node):
+class Input(_Population):
     size: int
 
     def __post_init__(self):
         self.size = _size("Input.size", self.size)
 
-    @property
-    def in_size(self) -> int:
-        return self.size
-
 
 @dataclass(eq=False)
-class Output(Node):
+class Output(_Population):
     size: int
 
     def __post_init__(self):
         self.size = _size("Output.size", self.size)
-
-    @property
-    def in_size(self) -> int:
-        return self.size
 
 
 @dataclass(eq=False)
@@ -176,7 +176,7 @@ class GroupedLinear(Node):
 
 
 @dataclass(eq=False)
-class LIF(Node):
+class LIF(_Population):
     size: int
     beta: np.ndarray
     threshold: np.ndarray
@@ -189,13 +189,9 @@ class LIF(Node):
         self.threshold = _vector("LIF.threshold", self.threshold, self.size, 0.0, strict_lo=True)
         self.reset = _reset(self.reset)
 
-    @property
-    def in_size(self) -> int:
-        return self.size
-
 
 @dataclass(eq=False)
-class CubaLIF(Node):
+class CubaLIF(_Population):
     size: int
     alpha: np.ndarray
     beta: np.ndarray
@@ -210,13 +206,9 @@ class CubaLIF(Node):
         self.threshold = _vector("CubaLIF.threshold", self.threshold, self.size, 0.0, strict_lo=True)
         self.reset = _reset(self.reset)
 
-    @property
-    def in_size(self) -> int:
-        return self.size
-
 
 @dataclass(eq=False)
-class LI(Node):
+class LI(_Population):
     size: int
     beta: np.ndarray
 
@@ -224,13 +216,9 @@ class LI(Node):
         self.size = _size("LI.size", self.size)
         self.beta = _vector("LI.beta", self.beta, self.size, 0.0, 1.0)
 
-    @property
-    def in_size(self) -> int:
-        return self.size
-
 
 @dataclass(eq=False)
-class Threshold(Node):
+class Threshold(_Population):
     size: int
     threshold: np.ndarray
     spiking = True
@@ -238,10 +226,6 @@ class Threshold(Node):
     def __post_init__(self):
         self.size = _size("Threshold.size", self.size)
         self.threshold = _vector("Threshold.threshold", self.threshold, self.size)
-
-    @property
-    def in_size(self) -> int:
-        return self.size
 
 
 @dataclass(eq=False)
