@@ -84,15 +84,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 # ---------------------------------------------------------------------------- train
 
 def _split_spec(args) -> dict:
+    """Keyword arguments of HarDataset.split, stored in the model so eval can redo it."""
     test = args.test_fraction if args.test_fraction is not None else (0.0 if args.val_data else 0.2)
     return {"val": 0.0 if args.val_data else args.val_fraction, "test": test,
             "by": args.split_by, "seed": args.seed}
-
-
-def _split(ds, spec: dict):
-    train, val, test = ds.split(val=spec["val"], test=spec["test"], by=spec["by"],
-                                seed=spec["seed"])
-    return train, val, test
 
 
 def calibration_windows(x: np.ndarray, count: int, seed: int) -> np.ndarray:
@@ -112,11 +107,11 @@ def cmd_train_l2mu(args) -> int:
         val = har.load(args.val_data)
         if val.channels != ds.channels or val.classes != ds.classes:
             raise DataError("--val-data must have the same channels and classes as --data")
-        train, _, test = _split(ds, spec) if spec["test"] > 0 else (ds, None, None)
+        train, _, test = ds.split(**spec) if spec["test"] > 0 else (ds, None, None)
     else:
         if not 0 < spec["val"] < 1:
             raise DataError("--val-fraction must be between 0 and 1 (or give --val-data)")
-        train, val, test = _split(ds, spec)
+        train, val, test = ds.split(**spec)
     try:
         cfg = l2mu.L2MUConfig(channels=len(ds.channels), classes=len(ds.classes),
                               order=args.order, theta=args.theta, memory=args.memory,
@@ -282,7 +277,7 @@ def cmd_eval(args) -> int:
         spec = model.metadata.get("training", {}).get("split")
         if spec is None:
             raise DataError("this model records no training split; use --split all")
-        parts = dict(zip(("train", "val", "test"), _split(ds, spec)))
+        parts = dict(zip(("train", "val", "test"), ds.split(**spec)))
         ds = parts[args.split]
         if ds is None or len(ds.y) == 0:
             raise DataError(f"the {args.split} split of {args.data} is empty")
