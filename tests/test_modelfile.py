@@ -14,7 +14,7 @@ import pytest
 
 import edgesnn
 from edgesnn.errors import ModelFileError
-from edgesnn.ir import (LI, LIF, NODE_TYPES, Affine, CubaLIF, Graph, GroupedLinear, Input, Linear,
+from edgesnn.ir import (LI, LIF, NODE_TYPES, AdaptiveLIF, Affine, CubaLIF, Graph, GroupedLinear, Input, Linear,
                         Output, SpikeEncoder, Threshold)
 from conftest import mixed_graph
 from edgesnn.modelfile import FORMAT_VERSION, MAGIC, from_bytes, to_bytes
@@ -138,6 +138,14 @@ def _g_cuba(rng):
                  recurrent=[("cuba", "cuba")], dt=0.004)
 
 
+def _g_adaptive(rng):
+    node = AdaptiveLIF(5, _decay(rng, 5), _decay(rng, 5), _thr(rng, 5), _decay(rng, 5),
+                       _weights(rng, (5, 5)), reset="zero")
+    return Graph({"in": Input(3), "fc": Affine(_weights(rng, (5, 3)), _weights(rng, 5)),
+                  "iwta": node, "out": Output(5)},
+                 [("in", "fc"), ("fc", "iwta"), ("iwta", "out")], dt=0.1)
+
+
 def _g_li(rng):
     return Graph({"in": Input(4), "fc": Affine(_weights(rng, (2, 4)), _weights(rng, 2)),
                   "li": LI(2, _decay(rng, 2)), "out": Output(2)},
@@ -160,7 +168,7 @@ def _g_encoder(rng):
 
 GRAPHS = {"Input": _g_input, "Output": _g_output, "Affine": _g_affine, "Linear": _g_linear,
           "GroupedLinear": _g_grouped,
-          "LIF": _g_lif, "CubaLIF": _g_cuba, "LI": _g_li, "Threshold": _g_threshold,
+          "LIF": _g_lif, "CubaLIF": _g_cuba, "AdaptiveLIF": _g_adaptive, "LI": _g_li, "Threshold": _g_threshold,
           "SpikeEncoder": _g_encoder}
 
 

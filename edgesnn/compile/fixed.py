@@ -19,6 +19,7 @@ INT16_MIN, INT16_MAX = -(2**15), 2**15 - 1
 DECAY_SHIFT = 30  # decays β, α are Q2.30 multipliers: β_q = round(β · 2**30)
 TARGET = 2.0**14  # calibrated max |value| maps here: 2**17 of headroom in int32 state
 MAX_SHIFT = 62
+TRACE_ONE = 2**16  # a spike adds one to a trace: traces are Q15.16
 
 
 _LO, _HI = np.int64(INT32_MIN), np.int64(INT32_MAX)

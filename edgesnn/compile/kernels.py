@@ -11,17 +11,21 @@ from typing import Callable
 
 import numpy as np
 
-from edgesnn.compile.fixed import DECAY_SHIFT, mul_q, saturate32
+from edgesnn.compile.fixed import DECAY_SHIFT, TRACE_ONE, mul_q, saturate32
 
 # ---------------------------------------------------------------------------- float32
 
 
-def _lif_float(beta, threshold, reset, v, current):
-    fired = v > threshold  # S_{t-1}
+def lif_float(beta, threshold, reset, v, current, last_threshold=None):
+    """The LIF membrane update, shared by every spiking population and by the batched
+    controller evolution (parameters broadcast against ``v``). ``last_threshold`` is
+    the threshold of the previous step when it adapts (default: ``threshold``)."""
+    last = threshold if last_threshold is None else last_threshold
+    fired = v > last  # S_{t-1}
     v = (beta * v).astype(np.float32, copy=False)  # a new array: safe to update in place
     v += current
     if reset == "subtract":
-        np.subtract(v, threshold, out=v, where=fired)
+        v -= np.where(fired, last, np.float32(0)).astype(np.float32, copy=False)
     else:
         v[fired] = 0
     return (v > threshold).astype(np.float32), v
@@ -42,15 +46,24 @@ def f_grouped(op, x, state):
 
 def f_lif(op, x, state):
     p = op.params
-    s, v = _lif_float(p["beta"], p["threshold"], op.attrs["reset"], state[op.name + ".v"], x)
+    s, v = lif_float(p["beta"], p["threshold"], op.attrs["reset"], state[op.name + ".v"], x)
     return s, {op.name + ".v": v}
 
 
 def f_cuba_lif(op, x, state):
     p = op.params
     i = (p["alpha"] * state[op.name + ".i"] + x).astype(np.float32)
-    s, v = _lif_float(p["beta"], p["threshold"], op.attrs["reset"], state[op.name + ".v"], i)
+    s, v = lif_float(p["beta"], p["threshold"], op.attrs["reset"], state[op.name + ".v"], i)
     return s, {op.name + ".v": v, op.name + ".i": i}
+
+
+def f_adaptive_lif(op, x, state):
+    p, n = op.params, op.name
+    i = (p["alpha"] * state[n + ".i"] + x).astype(np.float32)
+    thr = (p["threshold"] + state[n + ".trace"] @ p["threshold_weight"].T).astype(np.float32)
+    s, v = lif_float(p["beta"], thr, op.attrs["reset"], state[n + ".v"], i, state[n + ".thr"])
+    trace = (p["trace_decay"] * state[n + ".trace"] + s).astype(np.float32)
+    return s, {n + ".v": v, n + ".i": i, n + ".trace": trace, n + ".thr": thr}
 
 
 def f_li(op, x, state):
@@ -65,7 +78,7 @@ def f_threshold(op, x, state):
 def f_encoder(op, x, state):
     p = op.params
     current = np.repeat(x, op.attrs["population"], axis=-1) * p["weight"] + p["bias"]
-    s, v = _lif_float(p["beta"], p["threshold"], op.attrs["reset"], state[op.name + ".v"], current)
+    s, v = lif_float(p["beta"], p["threshold"], op.attrs["reset"], state[op.name + ".v"], current)
     return s, {op.name + ".v": v}
 
 
@@ -74,8 +87,8 @@ def f_output(op, x, state):
 
 
 FLOAT_KERNELS: dict[str, Callable] = {
-    "affine": f_affine, "grouped": f_grouped, "lif": f_lif, "cuba_lif": f_cuba_lif, "li": f_li,
-    "threshold": f_threshold, "encoder": f_encoder, "output": f_output,
+    "affine": f_affine, "grouped": f_grouped, "lif": f_lif, "cuba_lif": f_cuba_lif,
+    "adaptive_lif": f_adaptive_lif, "li": f_li, "threshold": f_threshold, "encoder": f_encoder, "output": f_output,
 }
 
 # ------------------------------------------------------------------------ fixed point
@@ -86,11 +99,12 @@ def _decay(v, q):
     return mul_q(v, q, DECAY_SHIFT)
 
 
-def _lif_fixed(beta, threshold, reset, v, current):
+def _lif_fixed(beta, threshold, reset, v, current, last_threshold=None):
+    last = threshold if last_threshold is None else last_threshold
     v = v.astype(np.int64)
-    fired = v > threshold
+    fired = v > last
     if reset == "subtract":
-        v = saturate32(_decay(v, beta) + current - fired * threshold.astype(np.int64))
+        v = saturate32(_decay(v, beta) + current - fired * last.astype(np.int64))
     else:
         v = np.where(fired, 0, saturate32(_decay(v, beta) + current))
     v = v.astype(np.int32)
@@ -128,6 +142,18 @@ def q_cuba_lif(op, x, state):
     return s, {op.name + ".v": v, op.name + ".i": i.astype(np.int32)}
 
 
+def q_adaptive_lif(op, x, state):
+    p, n = op.params, op.name
+    i = saturate32(_decay(state[n + ".i"], p["alpha"]) + x)
+    adapt = mul_q(saturate32(state[n + ".trace"].astype(np.int64) @ op.cache["threshold_weight_t64"]),
+                  p["threshold_multiplier"], p["threshold_shift"])
+    thr = saturate32(p["threshold"].astype(np.int64) + adapt)
+    s, v = _lif_fixed(p["beta"], thr, op.attrs["reset"], state[n + ".v"], i, state[n + ".thr"])
+    trace = saturate32(_decay(state[n + ".trace"], p["trace_decay"]) + s.astype(np.int64) * TRACE_ONE)
+    return s, {n + ".v": v, n + ".i": i.astype(np.int32), n + ".trace": trace.astype(np.int32),
+               n + ".thr": thr.astype(np.int32)}
+
+
 def q_li(op, x, state):
     v = saturate32(_decay(state[op.name + ".v"], op.params["beta"]) + x).astype(np.int32)
     return v, {op.name + ".v": v}
@@ -150,6 +176,6 @@ def q_output(op, x, state):
 
 
 FIXED_KERNELS: dict[str, Callable] = {
-    "affine": q_affine, "grouped": q_grouped, "lif": q_lif, "cuba_lif": q_cuba_lif, "li": q_li,
-    "threshold": q_threshold, "encoder": q_encoder, "output": q_output,
+    "affine": q_affine, "grouped": q_grouped, "lif": q_lif, "cuba_lif": q_cuba_lif,
+    "adaptive_lif": q_adaptive_lif, "li": q_li, "threshold": q_threshold, "encoder": q_encoder, "output": q_output,
 }

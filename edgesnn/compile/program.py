@@ -11,14 +11,14 @@ import numpy as np
 from edgesnn.compile import fixed
 from edgesnn.compile.kernels import FIXED_KERNELS, FLOAT_KERNELS
 from edgesnn.errors import GraphError, InputError, QuantizationError
-from edgesnn.ir import (CONNECTIONS, LI, LIF, Affine, CubaLIF, Graph, GroupedLinear, Input, Linear,
-                        Output, SpikeEncoder, Threshold)
+from edgesnn.ir import (CONNECTIONS, LI, LIF, NEURONS, AdaptiveLIF, Affine, CubaLIF, Graph,
+                        GroupedLinear, Input, Linear, Output, SpikeEncoder, Threshold)
 
 State = dict[str, np.ndarray]
 Observer = Callable[[str, np.ndarray, np.ndarray, State], None]
 
 KIND = {Affine: "affine", Linear: "affine", GroupedLinear: "grouped", LIF: "lif",
-        CubaLIF: "cuba_lif", LI: "li", Threshold: "threshold", SpikeEncoder: "encoder",
+        CubaLIF: "cuba_lif", AdaptiveLIF: "adaptive_lif", LI: "li", Threshold: "threshold", SpikeEncoder: "encoder",
         Output: "output", Input: "input"}
 FLOAT32, FIXED = "float32", "fixed"
 
@@ -260,7 +260,7 @@ class _Lowering:
 
     def in_scale(self, name: str) -> float | None:
         node = self.graph.nodes[name]
-        if isinstance(node, (LIF, CubaLIF, LI, Threshold)):
+        if isinstance(node, NEURONS):
             return self.q.scales[name]
         for src, _ in self.graph.predecessors(name):
             s = self.out_scale(src)
@@ -291,14 +291,16 @@ class _Lowering:
                 op.attrs["reset"] = node.reset
             if isinstance(node, SpikeEncoder):
                 op.attrs["population"] = node.population
-            op.state = {"lif": ("v",), "encoder": ("v",), "li": ("v",),
-                        "cuba_lif": ("v", "i")}.get(op.kind, ())
+            op.state = {"lif": ("v",), "encoder": ("v",), "li": ("v",), "cuba_lif": ("v", "i"),
+                        "adaptive_lif": ("v", "i", "trace", "thr")}.get(op.kind, ())
             if self.q is None:
                 op.params = _float_params(node)
             else:
                 op.params = self._fixed_params(name, node)
                 if isinstance(node, CONNECTIONS):
                     op.cache["weight_t64"] = op.params["weight"].T.astype(np.int64)
+                if isinstance(node, AdaptiveLIF):
+                    op.cache["threshold_weight_t64"] = op.params["threshold_weight"].T.astype(np.int64)
             ops.append(op)
         recurrent = tuple(dict.fromkeys(s for s, _ in g.recurrent))
         # Output last: the step's result is the last op's output
@@ -322,6 +324,17 @@ class _Lowering:
             params["weight"] = params["weight"][:, 0].copy()
             params.update(_neuron_params(node, self.q.scales[name]))
             return params
+        if isinstance(node, AdaptiveLIF):
+            # traces count spikes in a fixed Q15.16 format; W_θ maps them into the
+            # neuron's scale like any connection (docs/fixed-point.md)
+            params = _neuron_params(node, self.q.scales[name])
+            params["trace_decay"] = fixed.quantize_decay(node.trace_decay)
+            adapt = _quantize_weights(node.threshold_weight, None, 1.0 / fixed.TRACE_ONE,
+                                      self.q.scales[name])
+            params["threshold_weight"] = adapt["weight"]
+            params["threshold_multiplier"], params["threshold_shift"] = (
+                adapt["multiplier"], adapt["shift"])
+            return params
         if isinstance(node, (LIF, CubaLIF, LI)):
             return _neuron_params(node, self.q.scales[name])
         if isinstance(node, Threshold):
@@ -331,7 +344,7 @@ class _Lowering:
 
 
 def _needs_scale(node) -> bool:
-    return isinstance(node, (Input, LIF, CubaLIF, LI, Threshold, SpikeEncoder) + CONNECTIONS)
+    return isinstance(node, (Input, SpikeEncoder) + NEURONS + CONNECTIONS)
 
 
 def _float_params(node) -> dict[str, np.ndarray]:

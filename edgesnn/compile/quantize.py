@@ -10,9 +10,7 @@ import numpy as np
 from edgesnn.compile import fixed
 from edgesnn.compile.program import Program, compile_graph
 from edgesnn.errors import QuantizationError
-from edgesnn.ir import CONNECTIONS, LI, LIF, CubaLIF, Graph, Input, SpikeEncoder, Threshold
-
-NEURONS = (LIF, CubaLIF, LI, Threshold, SpikeEncoder)
+from edgesnn.ir import CONNECTIONS, NEURONS, Graph, Input, SpikeEncoder
 
 
 @dataclass
@@ -53,7 +51,8 @@ def calibrate(graph: Graph, calibration: Iterable[np.ndarray] | np.ndarray,
     peak: dict[str, float] = {n: 0.0 for n in graph.nodes}
 
     def observe(name, inp, out, updates):
-        arrays = [inp] + list(updates.values())
+        # traces count spikes in their own fixed format (docs/fixed-point.md)
+        arrays = [inp] + [u for k, u in updates.items() if not k.endswith(".trace")]
         if not graph.nodes[name].spiking:
             arrays.append(out)
         peak[name] = max(peak[name], *(float(np.abs(a).max()) for a in arrays))
@@ -67,7 +66,7 @@ def calibrate(graph: Graph, calibration: Iterable[np.ndarray] | np.ndarray,
 
     scales: dict[str, float] = {}
     for name, node in graph.nodes.items():
-        if isinstance(node, NEURONS):
+        if isinstance(node, NEURONS + (SpikeEncoder,)):
             thr = float(np.abs(node.threshold).max()) if hasattr(node, "threshold") else 0.0
             scales[name] = fixed.scale_for(max(peak[name], thr))
         elif isinstance(node, Input):
@@ -75,8 +74,7 @@ def calibrate(graph: Graph, calibration: Iterable[np.ndarray] | np.ndarray,
     for name, node in graph.nodes.items():
         if isinstance(node, CONNECTIONS):
             consumers = [d for s, d in graph.edges + graph.recurrent if s == name]
-            feeds_neuron = len(consumers) == 1 and isinstance(
-                graph.nodes[consumers[0]], (LIF, CubaLIF, LI, Threshold))
+            feeds_neuron = len(consumers) == 1 and isinstance(graph.nodes[consumers[0]], NEURONS)
             # Requantize straight into the neuron's scale: no conversion on the edge.
             scales[name] = scales[consumers[0]] if feeds_neuron else fixed.scale_for(peak[name])
 

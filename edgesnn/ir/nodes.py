@@ -14,6 +14,14 @@ of its incoming edges) to its output:
                                     U_t = (1 − S_{t-1}) (β U_{t-1} + I_t) (reset="zero")
                                     S_t = [U_t > ϑ]
 - ``CubaLIF(alpha, beta, ...)``:    J_t = α J_{t-1} + I_t, then the LIF update with J_t as input
+- ``AdaptiveLIF(alpha, beta, threshold, trace_decay, threshold_weight)``: a CubaLIF
+                                    whose thresholds rise with the population's own spike
+                                    traces (inhibitory winner-take-all, "IWTA"):
+                                    J_t = α J_{t-1} + I_t
+                                    Θ_t = ϑ + W_θ X_{t-1}
+                                    U_t = β U_{t-1} + J_t − S_{t-1} Θ_{t-1},  S_t = [U_t > Θ_t]
+                                    X_t = γ X_{t-1} + S_t
+                                    (the reset subtracts the threshold that was crossed)
 - ``LI(beta)``:                     U_t = β U_{t-1} + I_t, y_t = U_t (leaky-integrator readout)
 - ``Threshold(threshold)``:         y_t = [I_t > ϑ]
 - ``SpikeEncoder``:                 per channel c and neuron k of its population,
@@ -208,6 +216,31 @@ class CubaLIF(_Population):
 
 
 @dataclass(eq=False)
+class AdaptiveLIF(_Population):
+    size: int
+    alpha: np.ndarray
+    beta: np.ndarray
+    threshold: np.ndarray  # base threshold ϑ
+    trace_decay: np.ndarray
+    threshold_weight: np.ndarray  # W_θ (size, size): trace of neuron j → threshold of i
+    reset: str = "subtract"
+    spiking = True
+
+    def __post_init__(self):
+        self.size = _size("AdaptiveLIF.size", self.size)
+        self.alpha = _vector("AdaptiveLIF.alpha", self.alpha, self.size, 0.0, 1.0)
+        self.beta = _vector("AdaptiveLIF.beta", self.beta, self.size, 0.0, 1.0)
+        self.threshold = _vector("AdaptiveLIF.threshold", self.threshold, self.size, 0.0,
+                                 strict_lo=True)
+        self.trace_decay = _vector("AdaptiveLIF.trace_decay", self.trace_decay, self.size, 0.0, 1.0)
+        self.threshold_weight = _matrix("AdaptiveLIF.threshold_weight", self.threshold_weight)
+        if self.threshold_weight.shape != (self.size, self.size):
+            raise GraphError(f"AdaptiveLIF.threshold_weight has shape {self.threshold_weight.shape}; "
+                             f"expected ({self.size}, {self.size})")
+        self.reset = _reset(self.reset)
+
+
+@dataclass(eq=False)
 class LI(_Population):
     size: int
     beta: np.ndarray
@@ -267,6 +300,8 @@ class SpikeEncoder(Node):
 
 NODE_TYPES: dict[str, type[Node]] = {
     cls.__name__: cls
-    for cls in (Input, Output, Affine, Linear, GroupedLinear, LIF, CubaLIF, LI, Threshold,
-                SpikeEncoder)
+    for cls in (Input, Output, Affine, Linear, GroupedLinear, LIF, CubaLIF, AdaptiveLIF, LI,
+                Threshold, SpikeEncoder)
 }
+# Populations whose input current and state share one scale in fixed point.
+NEURONS: tuple[type[Node], ...] = (LIF, CubaLIF, AdaptiveLIF, LI, Threshold)

@@ -1,0 +1,1 @@
+"""Plants, PID reference and evolved SNN controllers (installed as edgesnn.controllers)."""

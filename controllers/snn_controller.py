@@ -1,0 +1,56 @@
+"""Run evolved controller models (edgesnn model files) as controllers in a loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgesnn.controllers.network import ControllerSpec
+from edgesnn.controllers.pid import PID, PIDGains
+from edgesnn.errors import ModelFileError
+from edgesnn.modelfile import Model, load_model
+from edgesnn.runtime import Runtime
+
+__all__ = ["SNNController", "controller_spec", "load_controller"]
+
+
+def controller_spec(model: Model) -> ControllerSpec:
+    """The controller structure recorded in a model's metadata."""
+    info = model.metadata.get("controller")
+    if not isinstance(info, dict):
+        raise ModelFileError(f"model {model.metadata.get('name', '?')!r} is not an evolved "
+                             "controller (no 'controller' metadata)")
+    try:
+        return ControllerSpec(info["target"], info["variant"], int(info["neurons"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"controller metadata is malformed ({exc})") from None
+
+
+class SNNController:
+    """Sum of one or more controller models (e.g. an SNN PD plus an SNN I), each a
+    1-input/1-output model stepped once per control period on a batch of errors."""
+
+    def __init__(self, models: list[Model], backend: str = "numpy-float"):
+        for m in models:
+            controller_spec(m)
+        self.runtimes = [Runtime(m, backend) for m in models]
+
+    def reset(self) -> None:
+        for rt in self.runtimes:
+            rt.reset()
+
+    def __call__(self, error: np.ndarray) -> np.ndarray:
+        x = np.asarray(error, np.float32).reshape(-1, 1)
+        return sum(rt.step(x)[:, 0].astype(np.float64) for rt in self.runtimes)
+
+
+def load_controller(name: str, backend: str = "numpy-float", batch: int = 1):
+    """``pid`` (the onboard gains), ``pd`` (integrator off), or model paths joined by
+    ``+`` (``pd.esnn+i.esnn``)."""
+    if name == "pid":
+        return PID(PIDGains(), batch=batch)
+    if name == "pd":
+        return PID(PIDGains(ki=0.0), batch=batch)
+    paths = [Path(p) for p in name.split("+")]
+    return SNNController([load_model(p) for p in paths], backend)
