@@ -136,12 +136,13 @@ class EvolutionConfig:
     sequences_per_generation: int = 1
     validate_every: int = 25
     seed: int = 0
+    init: str = "uniform"  # the initial mean: "uniform" (the paper), or a label of ``initial``
 
     def as_dict(self) -> dict:
         return {"spec": self.spec.as_dict(), "generations": self.generations,
                 "population": self.population, "sigma": self.sigma,
                 "sequences_per_generation": self.sequences_per_generation,
-                "validate_every": self.validate_every, "seed": self.seed}
+                "validate_every": self.validate_every, "seed": self.seed, "init": self.init}
 
 
 @dataclass
@@ -178,10 +179,12 @@ def _reflect(z: np.ndarray) -> np.ndarray:
 _STRATEGY_STATE = ("centroid", "sigma", "pc", "ps", "C", "diagD", "B", "BD", "cond", "update_count")
 
 
-def _new_strategy(cma, config: EvolutionConfig, rng: np.random.Generator):
-    dim = config.spec.layout.size
-    return cma.Strategy(centroid=rng.uniform(0.0, 1.0, dim), sigma=config.sigma,
-                        lambda_=config.population)
+def _new_strategy(cma, config: EvolutionConfig, rng: np.random.Generator,
+                  initial: np.ndarray | None):
+    layout = config.spec.layout
+    centroid = (rng.uniform(0.0, 1.0, layout.size) if initial is None
+                else layout.to_unit(np.asarray(initial, np.float64)))
+    return cma.Strategy(centroid=centroid, sigma=config.sigma, lambda_=config.population)
 
 
 def _save_checkpoint(path: Path, config: EvolutionConfig, strategy, rng, generation: int,
@@ -215,9 +218,10 @@ def _load_checkpoint(path: Path, config: EvolutionConfig, strategy, rng):
 
 def evolve(config: EvolutionConfig, train: MimicSet, engine: _Engine | None = None,
            checkpoint: str | Path | None = None, resume: bool = False,
-           progress: bool = True, on_generation: Callable[[int, EvolutionResult], None] | None = None
-           ) -> EvolutionResult:
-    """Run (or resume) CMA-ES; returns the best controller by loss on all of ``train``."""
+           progress: bool = True, on_generation: Callable[[int, EvolutionResult], None] | None = None,
+           initial: np.ndarray | None = None) -> EvolutionResult:
+    """Run (or resume) CMA-ES; returns the best controller by loss on all of ``train``.
+    ``initial`` (a parameter vector) replaces the uniformly drawn initial mean."""
     cma = require("deap.cma", "evolve")
     from tqdm.auto import tqdm
 
@@ -226,7 +230,7 @@ def evolve(config: EvolutionConfig, train: MimicSet, engine: _Engine | None = No
     spec, layout = config.spec, config.spec.layout
     engine = engine or _Engine()
     rng = np.random.default_rng(config.seed)
-    strategy = _new_strategy(cma, config, rng)
+    strategy = _new_strategy(cma, config, rng, initial)
     result = EvolutionResult(np.zeros(layout.size), float("inf"), 0,
                              {"best": [], "median": [], "validation": []})
     start = 0

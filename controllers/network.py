@@ -29,7 +29,7 @@ from edgesnn.errors import GraphError, InputError
 from edgesnn.ir import LI, AdaptiveLIF, CubaLIF, Graph, Input, Linear, Output, SpikeEncoder
 
 __all__ = ["VARIANTS", "TARGETS", "ControllerSpec", "Param", "ParameterLayout", "build_graph",
-           "parameters_from_graph", "simulate_population", "mimic_loss"]
+           "parameters_from_graph", "simulate_population", "mimic_loss", "p_ladder"]
 
 VARIANTS = ("lif", "r-lif", "iwta-lif", "r-iwta-lif")
 TARGETS = ("pd", "i")
@@ -144,6 +144,36 @@ class ParameterLayout:
 
     def to_unit(self, vectors: np.ndarray) -> np.ndarray:
         return (vectors - self.lower) / (self.upper - self.lower)
+
+
+def p_ladder(spec: ControllerSpec, gain: float = 9.0, span: float = 0.8) -> np.ndarray:
+    """A hand-built spiking P controller, a starting point for evolution.
+
+    Encoder pair k fires its +twin while e > ℓ_k and its −twin while e < −ℓ_k, for
+    levels ℓ_k evenly spread over (0, span); hidden neurons relay their encoder, and
+    the decoder adds ±gain·span/pairs per active level: a staircase of gain·e up to
+    ±span. From uniform random starts CMA-ES spends thousands of generations just
+    finding thresholds that let spikes through; from here it refines a working
+    controller (docs/controllers.md)."""
+    n, pairs = spec.neurons, spec.neurons // 2
+    w = np.full(pairs, 2.0)
+    levels = (np.arange(pairs) + 0.5) * span / pairs
+    step = gain * span / pairs
+    values = {
+        "encoder_weight": w, "encoder_bias": np.clip(-levels * w, -1.0, 1.0),
+        "encoder_beta": np.zeros(n), "encoder_threshold": np.full(n, 0.01),
+        "pair_weight": np.tile(np.eye(2), (pairs, 1, 1)),
+        "hidden_alpha": np.zeros(n), "hidden_beta": np.zeros(n),
+        "hidden_threshold": np.full(n, 0.01),
+        "decoder_weight": np.clip(np.tile([step, -step], pairs), -1.0, 1.0),
+        "decoder_decay": [0.0],
+    }
+    if spec.recurrent:
+        values["recurrent_weight"] = np.zeros((n, n))
+    if spec.adaptive:
+        values["trace_decay"] = np.zeros(n)
+        values["threshold_weight"] = np.zeros((n, n))
+    return spec.layout.pack(values)
 
 
 # ---------------------------------------------------------------------- graph mapping

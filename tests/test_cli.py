@@ -429,3 +429,34 @@ def test_version(capsys):
 def test_no_command_is_a_usage_error(capsys):
     rc, _, err = cli(capsys)
     assert rc == 2 and "usage:" in err
+
+
+# ---------------------------------------------------------------------- controllers
+
+def test_evolve_then_sim_with_the_evolved_controller(tmp_path, capsys):
+    pytest.importorskip("deap", reason="the 'evolve' extra is not installed")
+    out = tmp_path / "pd.esnn"
+    assert main(["evolve", "--target", "pd", "--neurons", "4", "--generations", "6",
+                 "--population", "8", "--sim-sequences", "4", "--engine", "serial",
+                 "--init", "p-ladder", "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert out.exists() and np.isfinite(report["test_loss"])
+    # the deployed model scores like the evolution's own simulator
+    assert report["test_loss"] == pytest.approx(report["check_population_loss"], abs=1e-4)
+    png = tmp_path / "flight.png"
+    assert main(["sim", "-c", "pid", "-c", str(out), "--seconds", "20", "--schedule", "0.5,1.0",
+                 "--backend", "numpy-int", "--plot", str(png), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["controller"] for r in rows] == ["PID", "pd"]
+    assert all(np.isfinite(r["rmse_m"]) for r in rows)
+    assert png.stat().st_size > 10_000
+
+
+def test_sim_rejects_bad_arguments(tmp_path, capsys):
+    assert main(["sim", "--schedule", "0.5,nan"]) == 1
+    assert "--schedule" in capsys.readouterr().err
+    not_a_controller = tmp_path / "x.esnn"
+    not_a_controller.write_bytes(b"junk")
+    assert main(["sim", "-c", str(not_a_controller)]) == 1
+    assert "edgesnn: error:" in capsys.readouterr().err
+    assert main(["evolve", "--init", str(not_a_controller), "--out", str(tmp_path / "o.esnn")]) == 1

@@ -54,6 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786); default: a "
                                        "local Dask cluster of --workers processes")
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    p.add_argument("--init", default="uniform",
+                   help="initial CMA-ES mean: uniform (random in the bounds, as in the paper), "
+                        "p-ladder (a hand-built spiking P controller), or a controller MODEL "
+                        "file of the same structure to refine")
     p.add_argument("--checkpoint", type=Path, help="save the run here every validation "
                                                    "(default: OUT with .ckpt.npz)")
     p.add_argument("--resume", action="store_true", help="continue the run in --checkpoint")
@@ -68,11 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "set-point schedule. Prints overshoot (up and down steps), settling time, "
                     "steady-state error band and RMSE per controller; with --logs also the mimic "
                     "loss of SNN PD models on the real logged errors.",
-        epilog="example: edgesnn sim --controller pid --controller "
-               "edgesnn/assets/controller-pd.esnn+edgesnn/assets/controller-i.esnn --plot flight.png")
+        epilog="example: edgesnn sim --controller pid --controller pd.esnn+i.esnn --plot flight.png")
     s.add_argument("--controller", "-c", action="append",
-                   help="pid | pd | MODEL[+MODEL...]; repeat to compare (default: pid and the "
-                        "shipped SNN PD + I)")
+                   help="pid | pd | MODEL[+MODEL...]; repeat to compare (default: pid and pd)")
     s.add_argument("--plant", choices=("physical", "identified"), default="physical",
                    help="physical: fitted blimp model with dead zone, lag, sensor noise; "
                         "identified: the 10 Hz transfer function from earlier work")
@@ -94,8 +96,10 @@ def cmd_evolve(args) -> int:
 
     check_writable(args.out)
     spec = ControllerSpec(args.target, args.variant, args.neurons)
+    initial = _initial(args.init, spec)
     config = EvolutionConfig(spec=spec, generations=args.generations, population=args.population,
-                             sequences_per_generation=args.sequences_per_generation, seed=args.seed)
+                             sequences_per_generation=args.sequences_per_generation, seed=args.seed,
+                             init=args.init)
     flights = args.test_flights.split(",") if args.test_flights else None
     train, test, held_out = mimic_datasets(args.target, args.logs, args.sim_sequences, args.seed,
                                            flights)
@@ -108,7 +112,7 @@ def cmd_evolve(args) -> int:
     started = time.perf_counter()
     try:
         result = evolve(config, train, engine, checkpoint=checkpoint, resume=args.resume,
-                        progress=not args.json)
+                        progress=not args.json, initial=initial)
     finally:
         engine.close()
     seconds = time.perf_counter() - started
@@ -139,6 +143,21 @@ def cmd_evolve(args) -> int:
     return 0
 
 
+def _initial(init: str, spec):
+    from edgesnn.controllers.network import p_ladder
+    from edgesnn.controllers.snn_controller import controller_spec
+    from edgesnn.modelfile import load_model
+
+    if init == "uniform":
+        return None
+    if init == "p-ladder":
+        return p_ladder(spec)
+    model = load_model(init)
+    if controller_spec(model) != spec:
+        raise EdgesnnError(f"--init {init}: a {controller_spec(model)} controller, not {spec}")
+    return np.asarray(model.metadata["controller"]["parameters"], np.float64)
+
+
 def _schedule(text: str) -> list[float]:
     try:
         levels = [float(v) for v in text.split(",")]
@@ -147,11 +166,6 @@ def _schedule(text: str) -> list[float]:
     if not levels or not all(np.isfinite(levels)):
         raise EdgesnnError(f"--schedule must be finite numbers; got {text!r}")
     return levels
-
-
-def default_controllers() -> list[str]:
-    from edgesnn.models.reference import CONTROLLER_I, CONTROLLER_PD
-    return ["pid", f"{CONTROLLER_PD}+{CONTROLLER_I}"]
 
 
 def _label(name: str) -> str:
@@ -165,7 +179,7 @@ def cmd_sim(args) -> int:
 
     if args.plot:
         check_writable(args.plot)
-    names = args.controller or default_controllers()
+    names = args.controller or ["pid", "pd"]
     plant_cls = PhysicalBlimp if args.plant == "physical" else IdentifiedBlimp
     setpoints = setpoint_schedule(_schedule(args.schedule), args.seconds, plant_cls().dt)
     flights, rows = {}, []

@@ -16,9 +16,6 @@ REFERENCE_MODEL = Path(str(files("edgesnn") / "assets" / "reference-lif-64-128-1
 REFERENCE_INPUT = Path(str(files("edgesnn") / "assets" / "reference-input.npz"))
 # An L2MU trained on the synthetic IMU generator (rebuild with tools/make_l2mu_demo.py).
 L2MU_DEMO_MODEL = Path(str(files("edgesnn") / "assets" / "l2mu-synthetic.esnn"))
-# Evolved blimp altitude controllers (PD part and I part); rebuild: tools/make_controllers.py
-CONTROLLER_PD = Path(str(files("edgesnn") / "assets" / "controller-pd.esnn"))
-CONTROLLER_I = Path(str(files("edgesnn") / "assets" / "controller-i.esnn"))
 
 
 def lif_mlp(sizes: Sequence[int] = (64, 128, 10), beta: float = 0.9, threshold: float = 1.0,
