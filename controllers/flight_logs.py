@@ -9,7 +9,6 @@ evolved SNN). Layout and quirks of the published logs: docs/controllers.md.
 from __future__ import annotations
 
 import csv
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +100,3 @@ def load_logs(folder: str | Path, pattern: str = "*.csv") -> list[FlightLog]:
         raise DataError(f"{folder}: no {pattern} flight logs")
     return [load_log(f) for f in files]
 
-
-def nominal_dt(log: FlightLog) -> float:
-    """The loop period the controller assumed (median sample spacing, rounded to 1 ms)."""
-    return round(float(np.median(np.diff(log["time"]))), 3) or math.nan
