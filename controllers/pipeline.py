@@ -62,11 +62,14 @@ def controller_model(spec: ControllerSpec, vector: np.ndarray, calibration: Mimi
     return edgesnn.quantize(model, [e[:, None] for e in calibration.errors])
 
 
-def model_mimic_losses(model: Model, data: MimicSet, backend: str = "numpy-float") -> np.ndarray:
-    """Loss of the deployed model (not the batched evolution simulator) per sequence."""
-    runtime = Runtime(model, backend)
+def model_mimic_losses(runtimes: list[Runtime], data: MimicSet) -> np.ndarray:
+    """Loss per sequence of the summed outputs of deployed models (not the batched
+    evolution simulator), each started fresh on every sequence."""
     losses = []
     for error, target in zip(data.errors, data.targets):
-        runtime.reset()
-        losses.append(float(mimic_loss(runtime.run(error[:, None])[:, 0], target)))
+        out = 0.0
+        for runtime in runtimes:
+            runtime.reset()
+            out = out + runtime.run(error[:, None])[:, 0]
+        losses.append(float(mimic_loss(out, target)))
     return np.asarray(losses)

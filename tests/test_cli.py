@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -460,3 +461,30 @@ def test_sim_rejects_bad_arguments(tmp_path, capsys):
     assert main(["sim", "-c", str(not_a_controller)]) == 1
     assert "edgesnn: error:" in capsys.readouterr().err
     assert main(["evolve", "--init", str(not_a_controller), "--out", str(tmp_path / "o.esnn")]) == 1
+
+
+def test_sim_reports_the_pd_mimic_loss_on_real_logs(tmp_path, capsys):
+    logs = Path(__file__).resolve().parents[2] / "shared" / "data" / "blimp_flights"
+    if not logs.is_dir():
+        pytest.skip(f"real flight logs not found at {logs}")
+    from edgesnn.controllers.evolution import population_loss
+    from edgesnn.controllers.flight_logs import load_logs
+    from edgesnn.controllers.mimic_data import log_sequences
+    from edgesnn.controllers.network import ControllerSpec, p_ladder
+    from edgesnn.controllers.pipeline import controller_model
+    from edgesnn.modelfile import save
+
+    spec = ControllerSpec("pd", "lif", 8)
+    data = log_sequences(load_logs(logs))
+    path = tmp_path / "ladder.esnn"
+    save(controller_model(spec, p_ladder(spec), data, {"name": "ladder"}), path)
+    assert main(["sim", "-c", str(path), "--seconds", "10", "--logs", str(logs), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    # the deployed model on the logs scores as the evolution's own simulator does
+    expected = float(population_loss(spec, p_ladder(spec), data)[0])
+    assert row["mimic_loss_real_logs"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_sim_with_a_missing_log_folder_fails_clearly(tmp_path, capsys):
+    assert main(["sim", "-c", "pd", "--logs", str(tmp_path / "nowhere")]) == 1
+    assert "no such directory" in capsys.readouterr().err

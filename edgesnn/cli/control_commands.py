@@ -93,6 +93,7 @@ def cmd_evolve(args) -> int:
     from edgesnn.controllers.network import ControllerSpec
     from edgesnn.controllers.pipeline import controller_model, mimic_datasets, model_mimic_losses
     from edgesnn.modelfile import save
+    from edgesnn.runtime import Runtime
 
     check_writable(args.out)
     spec = ControllerSpec(args.target, args.variant, args.neurons)
@@ -120,7 +121,7 @@ def cmd_evolve(args) -> int:
         "name": f"snn-{args.target}-{args.variant}",
         "evolution": config.as_dict() | {"engine": args.engine, "train_loss": result.best_loss,
                                          "held_out": held_out}})
-    test_losses = model_mimic_losses(model, test)
+    test_losses = model_mimic_losses([Runtime(model)], test)
     model.metadata["evolution"]["test_loss"] = float(test_losses.mean())
     save(model, args.out)
     report = {"target": args.target, "variant": args.variant, "generations": args.generations,
@@ -210,20 +211,13 @@ def cmd_sim(args) -> int:
 
 def _pd_mimic_loss(controller, logs) -> float | None:
     """Mean loss of the controller's PD model(s) on the real logged errors."""
-    from edgesnn.controllers.network import mimic_loss
+    from edgesnn.controllers.pipeline import model_mimic_losses
     from edgesnn.controllers.snn_controller import controller_spec
 
     runtimes = [rt for rt in controller.runtimes if controller_spec(rt.model).target == "pd"]
     if not runtimes:
         return None
-    losses = []
-    for error, target in zip(logs.errors, logs.targets):
-        out = 0.0
-        for rt in runtimes:
-            rt.reset()
-            out = out + rt.run(error[:, None])[:, 0]
-        losses.append(float(mimic_loss(out, target)))
-    return round(float(np.mean(losses)), 4)
+    return round(float(np.mean(model_mimic_losses(runtimes, logs))), 4)
 
 
 def _format_rows(rows: list[dict]) -> str:

@@ -25,7 +25,7 @@ def lif_float(beta, threshold, reset, v, current, last_threshold=None):
     v = (beta * v).astype(np.float32, copy=False)  # a new array: safe to update in place
     v += current
     if reset == "subtract":
-        v -= np.where(fired, last, np.float32(0)).astype(np.float32, copy=False)
+        np.subtract(v, last, out=v, where=fired)
     else:
         v[fired] = 0
     return (v > threshold).astype(np.float32), v
@@ -88,7 +88,8 @@ def f_output(op, x, state):
 
 FLOAT_KERNELS: dict[str, Callable] = {
     "affine": f_affine, "grouped": f_grouped, "lif": f_lif, "cuba_lif": f_cuba_lif,
-    "adaptive_lif": f_adaptive_lif, "li": f_li, "threshold": f_threshold, "encoder": f_encoder, "output": f_output,
+    "adaptive_lif": f_adaptive_lif, "li": f_li, "threshold": f_threshold, "encoder": f_encoder,
+    "output": f_output,
 }
 
 # ------------------------------------------------------------------------ fixed point
