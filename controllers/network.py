@@ -29,7 +29,8 @@ from edgesnn.errors import GraphError, InputError
 from edgesnn.ir import LI, AdaptiveLIF, CubaLIF, Graph, Input, Linear, Output, SpikeEncoder
 
 __all__ = ["VARIANTS", "TARGETS", "ControllerSpec", "Param", "ParameterLayout", "build_graph",
-           "parameters_from_graph", "simulate_population", "mimic_loss", "p_ladder"]
+           "parameters_from_graph", "simulate_population", "mimic_loss", "pd_ladder", "i_ladder",
+           "ladder"]
 
 VARIANTS = ("lif", "r-lif", "iwta-lif", "r-iwta-lif")
 TARGETS = ("pd", "i")
@@ -44,6 +45,7 @@ class Param:
     shape: tuple[int, ...]
     lo: float
     hi: float
+    log: bool = False  # searched on a log scale (thresholds span four decades)
 
     @property
     def size(self) -> int:
@@ -81,11 +83,11 @@ class ControllerSpec:
             Param("encoder_weight", (pairs,), -2.0, 2.0),
             Param("encoder_bias", (pairs,), -1.0, 1.0),
             Param("encoder_beta", (n,), 0.0, 1.0),
-            Param("encoder_threshold", (n,), THRESHOLD_MIN, 10.0),
+            Param("encoder_threshold", (n,), THRESHOLD_MIN, 10.0, log=True),
             Param("pair_weight", (pairs, 2, 2), -2.0, 2.0),
             Param("hidden_alpha", (n,), 0.0, 1.0),
             Param("hidden_beta", (n,), 0.0, 1.0),
-            Param("hidden_threshold", (n,), THRESHOLD_MIN, 10.0),
+            Param("hidden_threshold", (n,), THRESHOLD_MIN, 10.0, log=True),
         ]
         if self.recurrent:
             params.append(Param("recurrent_weight", (n, n), -1.0, 1.0))
@@ -138,36 +140,133 @@ class ParameterLayout:
     def within_bounds(self, vectors: np.ndarray) -> np.ndarray:
         return np.all((vectors >= self.lower) & (vectors <= self.upper), axis=-1)
 
+    @cached_property
+    def _log(self) -> np.ndarray:
+        return np.concatenate([np.full(p.size, p.log) for p in self.params])
+
+    def _to_search(self, x: np.ndarray) -> np.ndarray:
+        out = np.array(x, np.float64)
+        out[..., self._log] = np.log(np.maximum(out[..., self._log], self.lower[self._log]))
+        return out
+
     def from_unit(self, z: np.ndarray) -> np.ndarray:
-        """The unit cube evolution searches in → parameter space."""
-        return self.lower + z * (self.upper - self.lower)
+        """The unit cube evolution searches in → parameter space: linear in each
+        parameter's range, or in its logarithm for thresholds, where a step of
+        0.01 must mean a few percent at 0.01 and at 5 alike."""
+        lo, hi = self._to_search(self.lower), self._to_search(self.upper)
+        x = lo + np.asarray(z, np.float64) * (hi - lo)
+        x[..., self._log] = np.exp(x[..., self._log])
+        return np.clip(x, self.lower, self.upper)
 
     def to_unit(self, vectors: np.ndarray) -> np.ndarray:
-        return (vectors - self.lower) / (self.upper - self.lower)
+        lo, hi = self._to_search(self.lower), self._to_search(self.upper)
+        return (self._to_search(vectors) - lo) / (hi - lo)
 
 
-def p_ladder(spec: ControllerSpec, gain: float = 9.0, span: float = 0.8) -> np.ndarray:
-    """A hand-built spiking P controller, a starting point for evolution.
+def pd_ladder(spec: ControllerSpec, span: float = 0.53, far_level: float = 0.7, far_weight: float = 1.0,
+              p_gain: float = 19.0, d_gain: float = 18.0, delay_decay: float = 0.9,
+              delay_fraction: float = 0.33, decoder_decay: float = 0.44) -> np.ndarray:
+    """A hand-built spiking PD controller, the starting point of ``--init ladder``.
 
-    Encoder pair k fires its +twin while e > ℓ_k and its −twin while e < −ℓ_k, for
-    levels ℓ_k evenly spread over (0, span); hidden neurons relay their encoder, and
-    the decoder adds ±gain·span/pairs per active level: a staircase of gain·e up to
-    ±span. From uniform random starts CMA-ES spends thousands of generations just
-    finding thresholds that let spikes through; from here it refines a working
-    controller (docs/controllers.md)."""
+    Each encoder pair is a level detector: with shared bias −2ℓ and weights ±2 its
+    +twin fires while e > ℓ and its −twin while e < −ℓ. The first half of the pairs
+    serve levels +ℓ_k (their +twin), the second half the mirrored −ℓ_k (their −twin).
+    Both hidden neurons of a pair listen to that one twin:
+
+    - the *fast* neuron relays it (fires while e is beyond the level);
+    - the *slow* neuron low-pass filters it (synaptic decay ``delay_decay``) and fires
+      a few steps after the level is crossed and stops a few steps after it is left
+      (threshold ``delay_fraction`` of the filtered steady state; with the soft reset
+      the on and off delays are equal).
+
+    The decoder adds (P + D)·width for every fast neuron and −D·width for every slow
+    one, width being the level's share of the error axis. The sum is a staircase of
+    the error (the P term) plus a pulse at every level crossing, i.e. the error
+    minus its own delayed copy: a smoothed derivative (the D term). Levels are
+    spaced quadratically (fine near zero, where a hovering blimp's error lives) up to
+    ``span``; the last level of each side sits at ``far_level`` with weight
+    ``far_weight`` so that large errors still command a large output (encoder
+    weight 1/ℓ there, as the bias bound |b| ≤ 1 limits levels to 0.5 at weight 2). Decoder weights are capped at
+    ±1 by the spec's bounds, which caps the gains per level. The defaults come from
+    a small search on the training flights (docs/controllers.md); evolution then
+    refines every parameter."""
     n, pairs = spec.neurons, spec.neurons // 2
-    w = np.full(pairs, 2.0)
-    levels = (np.arange(pairs) + 0.5) * span / pairs
-    step = gain * span / pairs
+    side = pairs // 2
+    if side < 2:
+        raise GraphError(f"a PD ladder needs at least 8 neurons; got {n}")
+    near = side - 1
+    levels = np.append(span * ((np.arange(near) + 0.5) / near) ** 2, far_level)
+    width = np.diff(levels, prepend=0.0)
+    d = np.minimum(d_gain * width, 1.0)
+    d[-1] = 0.0
+    fast = np.minimum(p_gain * width + d, 1.0)
+    fast[-1] = far_weight
+    sign = np.repeat([1.0, -1.0], side)
+    pair_weight = np.zeros((pairs, 2, 2))
+    pair_weight[:side, :, 0] = 1.0  # +twin → fast and slow neuron
+    pair_weight[side:2 * side, :, 1] = 1.0  # −twin → fast and slow neuron
+    hidden_alpha = np.zeros(n)
+    hidden_threshold = np.full(n, 0.01)
+    hidden_alpha[1:4 * side:2] = delay_decay
+    hidden_threshold[1:4 * side:2] = delay_fraction / (1.0 - delay_decay)
+    decoder = np.zeros(n)
+    decoder[0:4 * side:2] = sign * np.tile(fast, 2)
+    decoder[1:4 * side:2] = -sign * np.tile(d, 2)
+    encoder_weight, encoder_bias = _level_encoder(np.resize(levels, pairs))  # pair k+side: −ℓ_k
     values = {
-        "encoder_weight": w, "encoder_bias": np.clip(-levels * w, -1.0, 1.0),
+        "encoder_weight": encoder_weight, "encoder_bias": encoder_bias,
         "encoder_beta": np.zeros(n), "encoder_threshold": np.full(n, 0.01),
-        "pair_weight": np.tile(np.eye(2), (pairs, 1, 1)),
-        "hidden_alpha": np.zeros(n), "hidden_beta": np.zeros(n),
-        "hidden_threshold": np.full(n, 0.01),
-        "decoder_weight": np.clip(np.tile([step, -step], pairs), -1.0, 1.0),
-        "decoder_decay": [0.0],
+        "pair_weight": pair_weight, "hidden_alpha": hidden_alpha, "hidden_beta": np.zeros(n),
+        "hidden_threshold": np.clip(hidden_threshold, THRESHOLD_MIN, 10.0),
+        "decoder_weight": decoder, "decoder_decay": [decoder_decay],
     }
+    return _pack_feedforward(spec, values)
+
+
+def i_ladder(spec: ControllerSpec, spacing: float = 0.02, power: float = 1.5,
+             weight: float = 0.01, threshold: float = 3.0, decoder_weight: float = 1.0,
+             decoder_decay: float = 0.3) -> np.ndarray:
+    """A hand-built spiking integral controller, the starting point of ``--init ladder``
+    for the I target.
+
+    Encoder pair k detects e > ℓ_k (+twin) and e < −ℓ_k (−twin), levels growing as
+    ``spacing``·(k+½)^``power``. Both hidden neurons of the pair integrate the
+    difference of the twins in their synaptic current (decay 1: a perfect
+    integrator of ∫ sign(e)·[|e| > ℓ_k] dt), one with each sign; with membrane decay 1
+    and the soft reset they fire at a rate proportional to the positive part of that
+    integral. The decoder adds the positive neurons and subtracts the negative ones,
+    so the output follows Σ_k ∫ staircase, i.e. the integral of the error: the
+    integration happens in the hidden layer, as the spec's decoder bound demands."""
+    n, pairs = spec.neurons, spec.neurons // 2
+    levels = spacing * (np.arange(pairs) + 0.5) ** power
+    encoder_weight, encoder_bias = _level_encoder(levels)
+    twins = np.array([[1.0, -1.0], [-1.0, 1.0]]) * weight
+    values = {
+        "encoder_weight": encoder_weight, "encoder_bias": encoder_bias,
+        "encoder_beta": np.zeros(n), "encoder_threshold": np.full(n, 0.01),
+        "pair_weight": np.tile(twins, (pairs, 1, 1)), "hidden_alpha": np.ones(n),
+        "hidden_beta": np.ones(n), "hidden_threshold": np.full(n, threshold),
+        "decoder_weight": np.tile([decoder_weight, -decoder_weight], pairs),
+        "decoder_decay": [decoder_decay],
+    }
+    return _pack_feedforward(spec, values)
+
+
+def ladder(spec: ControllerSpec) -> np.ndarray:
+    """The hand-built starting point for the spec's target (:func:`pd_ladder`, :func:`i_ladder`)."""
+    return pd_ladder(spec) if spec.target == "pd" else i_ladder(spec)
+
+
+def _level_encoder(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Encoder weights and biases whose +twins fire for e > ℓ and −twins for e < −ℓ.
+    Weight 2 where the bias bound |b| ≤ 1 allows (ℓ ≤ 0.5), else 1/ℓ."""
+    weight = np.minimum(2.0, 1.0 / np.maximum(levels, 1e-9))
+    return weight, np.clip(-weight * levels, -1.0, 1.0)
+
+
+def _pack_feedforward(spec: ControllerSpec, values: dict) -> np.ndarray:
+    """A hand-built controller has no recurrent or threshold-adaptation links: zeros there."""
+    n = spec.neurons
     if spec.recurrent:
         values["recurrent_weight"] = np.zeros((n, n))
     if spec.adaptive:

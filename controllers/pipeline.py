@@ -16,7 +16,7 @@ from edgesnn.errors import DataError
 from edgesnn.modelfile import Model
 from edgesnn.runtime import Runtime
 
-__all__ = ["mimic_datasets", "controller_model", "model_mimic_losses"]
+__all__ = ["mimic_datasets", "controller_model", "model_mimic_losses", "flown_snn_losses"]
 
 
 def mimic_datasets(target: str, logs: str | Path | None, sim_sequences: int, seed: int,
@@ -73,3 +73,11 @@ def model_mimic_losses(runtimes: list[Runtime], data: MimicSet) -> np.ndarray:
             out = out + runtime.run(error[:, None])[:, 0]
         losses.append(float(mimic_loss(out, target)))
     return np.asarray(losses)
+
+
+def flown_snn_losses(logs: str | Path, data: MimicSet) -> dict[str, float]:
+    """Loss of the SNN that actually flew a logged segment (its ``snn_pd`` column), on
+    the same errors and target: the paper's own controllers, scored like ours."""
+    flown = {log.name: log for log in load_logs(logs) if log.controller == "snn"}
+    return {name: float(mimic_loss(flown[name]["snn_pd"], target))
+            for name, target in zip(data.names, data.targets) if name in flown}

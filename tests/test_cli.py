@@ -437,9 +437,9 @@ def test_no_command_is_a_usage_error(capsys):
 def test_evolve_then_sim_with_the_evolved_controller(tmp_path, capsys):
     pytest.importorskip("deap", reason="the 'evolve' extra is not installed")
     out = tmp_path / "pd.esnn"
-    assert main(["evolve", "--target", "pd", "--neurons", "4", "--generations", "6",
+    assert main(["evolve", "--target", "pd", "--neurons", "8", "--generations", "6",
                  "--population", "8", "--sim-sequences", "4", "--engine", "serial",
-                 "--init", "p-ladder", "--out", str(out), "--json"]) == 0
+                 "--init", "ladder", "--out", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert out.exists() and np.isfinite(report["test_loss"])
     # the deployed model scores like the evolution's own simulator
@@ -461,6 +461,9 @@ def test_sim_rejects_bad_arguments(tmp_path, capsys):
     assert main(["sim", "-c", str(not_a_controller)]) == 1
     assert "edgesnn: error:" in capsys.readouterr().err
     assert main(["evolve", "--init", str(not_a_controller), "--out", str(tmp_path / "o.esnn")]) == 1
+    capsys.readouterr()
+    assert main(["evolve", "--sigma", "0", "--out", str(tmp_path / "o.esnn")]) == 1
+    assert "--sigma" in capsys.readouterr().err
 
 
 def test_sim_reports_the_pd_mimic_loss_on_real_logs(tmp_path, capsys):
@@ -470,18 +473,18 @@ def test_sim_reports_the_pd_mimic_loss_on_real_logs(tmp_path, capsys):
     from edgesnn.controllers.evolution import population_loss
     from edgesnn.controllers.flight_logs import load_logs
     from edgesnn.controllers.mimic_data import log_sequences
-    from edgesnn.controllers.network import ControllerSpec, p_ladder
+    from edgesnn.controllers.network import ControllerSpec, pd_ladder
     from edgesnn.controllers.pipeline import controller_model
     from edgesnn.modelfile import save
 
     spec = ControllerSpec("pd", "lif", 8)
     data = log_sequences(load_logs(logs))
     path = tmp_path / "ladder.esnn"
-    save(controller_model(spec, p_ladder(spec), data, {"name": "ladder"}), path)
+    save(controller_model(spec, pd_ladder(spec), data, {"name": "ladder"}), path)
     assert main(["sim", "-c", str(path), "--seconds", "10", "--logs", str(logs), "--json"]) == 0
     row = json.loads(capsys.readouterr().out)[0]
     # the deployed model on the logs scores as the evolution's own simulator does
-    expected = float(population_loss(spec, p_ladder(spec), data)[0])
+    expected = float(population_loss(spec, pd_ladder(spec), data)[0])
     assert row["mimic_loss_real_logs"] == pytest.approx(expected, abs=1e-4)
 
 

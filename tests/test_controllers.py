@@ -18,9 +18,10 @@ from edgesnn.controllers.closed_loop import Flight, setpoint_schedule, step_metr
 from edgesnn.controllers.evolution import (EvolutionConfig, evaluate_chunk, evolve, make_engine,
                                            population_loss)
 from edgesnn.controllers.flight_logs import FlightLog, flight_id, load_log, load_logs
-from edgesnn.controllers.mimic_data import MimicSet
-from edgesnn.controllers.network import (TARGETS, VARIANTS, ControllerSpec, build_graph,
-                                         mimic_loss, parameters_from_graph, simulate_population)
+from edgesnn.controllers.mimic_data import MimicSet, pd_target
+from edgesnn.controllers.network import (TARGETS, VARIANTS, ControllerSpec, build_graph, i_ladder,
+                                         ladder, mimic_loss, parameters_from_graph, pd_ladder,
+                                         simulate_population)
 from edgesnn.controllers.pid import ONBOARD_GAINS, PID, PIDGains, pid_terms
 from edgesnn.controllers.pipeline import controller_model
 from edgesnn.controllers.safety import Command, SafeController, SafetyConfig
@@ -694,3 +695,88 @@ def test_snn_controller_runs_in_fixed_point(controller_case, tmp_path):
     assert np.array_equal(single, ours)
     double = run_controller(load_controller(f"{path}+{path}", "numpy-int"), errors)
     assert np.array_equal(double, 2 * ours)
+
+
+# ------------------------------------------------------------------ hand-built ladders
+
+def test_thresholds_are_searched_on_a_log_scale_and_the_mapping_round_trips():
+    layout = ControllerSpec("pd", "lif", 8).layout
+    middle = layout.unpack(layout.from_unit(np.full(layout.size, 0.5)))
+    # halfway between 1e-3 and 10 in log is 0.1; linear parameters sit at the middle of their range
+    assert np.allclose(middle["encoder_threshold"], 0.1)
+    assert np.allclose(middle["hidden_threshold"], 0.1)
+    assert np.allclose(middle["encoder_weight"], 0.0)
+    z = np.random.default_rng(0).uniform(size=(5, layout.size))
+    v = layout.from_unit(z)
+    assert layout.within_bounds(v).all()
+    assert np.allclose(layout.to_unit(v), z)
+    assert np.allclose(layout.from_unit(np.zeros(layout.size)), layout.lower, rtol=1e-12, atol=0)
+
+
+def ladder_output(vector: np.ndarray, spec: ControllerSpec, error: np.ndarray) -> np.ndarray:
+    return simulate_population(spec, vector, error[None])[0, 0].astype(np.float64)
+
+
+def test_pd_ladder_is_odd_and_adds_a_derivative_pulse_at_a_step():
+    spec = ControllerSpec("pd", "lif", 40)
+    step = np.r_[np.zeros(10), np.full(40, 0.2)]
+    up = ladder_output(pd_ladder(spec), spec, step)
+    down = ladder_output(pd_ladder(spec), spec, -step)
+    assert np.allclose(up, -down, atol=1e-6)  # mirrored neurons; float32 sums in another order
+    assert np.all(up[:10] == 0)
+    settled = up[-1]
+    assert settled > 0 and np.allclose(up[-10:], settled)
+    assert up[10:16].max() > 1.5 * settled  # the D pulse while the slow neurons lag
+    # without a derivative the same ladder has no pulse
+    p_only = ladder_output(pd_ladder(spec, d_gain=0.0), spec, step)
+    assert p_only[10:].max() <= p_only[-1] + 1e-6
+
+
+def test_pd_ladder_derivative_improves_the_mimic_loss_on_a_noisy_sequence():
+    spec = ControllerSpec("pd", "lif", 40)
+    rng = np.random.default_rng(1)
+    t = np.arange(1500) * 0.1
+    meas = np.round(0.3 * np.sin(2 * np.pi * t / 25) + rng.normal(0, 0.004, t.size), 2)
+    error = -meas
+    target = pd_target(error, np.zeros_like(error))
+    with_d = float(population_loss(spec, pd_ladder(spec), MimicSet(["s"], [error], [target]))[0])
+    without = float(population_loss(spec, pd_ladder(spec, d_gain=0.0),
+                                    MimicSet(["s"], [error], [target]))[0])
+    assert with_d < without
+
+
+def test_i_ladder_integrates_the_error_with_its_sign():
+    spec = ControllerSpec("i", "lif", 40)
+    error = np.full(200, 0.1)
+    up = ladder_output(i_ladder(spec), spec, error)
+    down = ladder_output(i_ladder(spec), spec, -error)
+    assert np.allclose(up, -down, atol=1e-6)  # mirrored neurons; float32 sums in another order
+    # rate-coded, so not monotone step by step, but growing on average
+    means = up.reshape(4, 50).mean(axis=1)
+    assert np.all(np.diff(means) > 0) and means[0] > 0
+    assert np.all(ladder_output(i_ladder(spec), spec, np.zeros(50)) == 0)
+
+
+def test_ladder_picks_the_target_and_fits_every_variant():
+    for variant in VARIANTS:
+        for target in TARGETS:
+            spec = ControllerSpec(target, variant, 40)
+            vector = ladder(spec)
+            assert vector.shape == (spec.layout.size,) and spec.layout.within_bounds(vector)
+            build_graph(spec, vector)
+    assert np.array_equal(ladder(ControllerSpec("pd")), pd_ladder(ControllerSpec("pd")))
+    with pytest.raises(GraphError, match="at least 8"):
+        pd_ladder(ControllerSpec("pd", "lif", 6))
+
+
+def test_flown_snn_losses_score_the_logged_snn_outputs(real_logs):
+    from edgesnn.controllers.mimic_data import log_sequences
+    from edgesnn.controllers.pipeline import flown_snn_losses
+
+    data = log_sequences(real_logs)
+    losses = flown_snn_losses(LOGS, data)
+    snn_logs = [log for log in real_logs if log.controller == "snn"]
+    assert sorted(losses) == sorted(log.name for log in snn_logs)
+    for log in snn_logs:
+        k = data.names.index(log.name)
+        assert losses[log.name] == float(mimic_loss(log["snn_pd"], data.targets[k]))

@@ -45,8 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "flights); without it PD trains on simulated flights only")
     p.add_argument("--test-flights", help="comma-separated flight stamps to hold out "
                                           "(default: the flights flown by the conventional PID)")
-    p.add_argument("--sim-sequences", type=int, default=16,
-                   help="simulated training flights (16)")
+    p.add_argument("--sim-sequences", type=int, default=None,
+                   help="simulated training flights (default: 16; 0 for PD with --logs, where "
+                        "the real errors generalise better to held-out flights)")
     p.add_argument("--engine", choices=ENGINES, default="local",
                    help="serial: this process; local: worker processes (default); dask: a Dask "
                         "cluster (extra 'distributed')")
@@ -56,8 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
     p.add_argument("--init", default="uniform",
                    help="initial CMA-ES mean: uniform (random in the bounds, as in the paper), "
-                        "p-ladder (a hand-built spiking P controller), or a controller MODEL "
+                        "ladder (a hand-built spiking PD or I controller), or a controller MODEL "
                         "file of the same structure to refine")
+    p.add_argument("--sigma", type=float, default=None,
+                   help="initial CMA-ES step in the unit cube of the parameters (default: 0.1 = "
+                        "range/10 from a uniform start, 0.01 to refine a ladder or MODEL)")
     p.add_argument("--checkpoint", type=Path, help="save the run here every validation "
                                                    "(default: OUT with .ckpt.npz)")
     p.add_argument("--resume", action="store_true", help="continue the run in --checkpoint")
@@ -91,18 +95,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_evolve(args) -> int:
     from edgesnn.controllers.evolution import EvolutionConfig, evolve, make_engine, population_loss
     from edgesnn.controllers.network import ControllerSpec
-    from edgesnn.controllers.pipeline import controller_model, mimic_datasets, model_mimic_losses
+    from edgesnn.controllers.pipeline import (controller_model, flown_snn_losses, mimic_datasets,
+                                              model_mimic_losses)
     from edgesnn.modelfile import save
     from edgesnn.runtime import Runtime
 
     check_writable(args.out)
     spec = ControllerSpec(args.target, args.variant, args.neurons)
     initial = _initial(args.init, spec)
+    sigma = args.sigma if args.sigma is not None else (0.1 if initial is None else 0.01)
+    if not 0.0 < sigma <= 1.0:
+        raise EdgesnnError(f"--sigma must be in (0, 1]; got {args.sigma}")
     config = EvolutionConfig(spec=spec, generations=args.generations, population=args.population,
-                             sequences_per_generation=args.sequences_per_generation, seed=args.seed,
-                             init=args.init)
+                             sigma=sigma, sequences_per_generation=args.sequences_per_generation,
+                             seed=args.seed, init=args.init)
     flights = args.test_flights.split(",") if args.test_flights else None
-    train, test, held_out = mimic_datasets(args.target, args.logs, args.sim_sequences, args.seed,
+    sim_sequences = args.sim_sequences
+    if sim_sequences is None:
+        sim_sequences = 0 if args.target == "pd" and args.logs else 16
+    train, test, held_out = mimic_datasets(args.target, args.logs, sim_sequences, args.seed,
                                            flights)
     checkpoint = args.checkpoint or args.out.with_suffix(".ckpt.npz")
     # one BLAS thread per worker: the per-step matrices are small and 2 workers with
@@ -124,11 +135,13 @@ def cmd_evolve(args) -> int:
     test_losses = model_mimic_losses([Runtime(model)], test)
     model.metadata["evolution"]["test_loss"] = float(test_losses.mean())
     save(model, args.out)
+    flown = flown_snn_losses(args.logs, test) if args.logs and args.target == "pd" else {}
     report = {"target": args.target, "variant": args.variant, "generations": args.generations,
               "seconds": round(seconds, 1), "train_loss": round(result.best_loss, 4),
               "best_generation": result.generation, "test_loss": round(float(test_losses.mean()), 4),
               "test": {n: round(float(v), 4) for n, v in zip(test.names, test_losses)},
               "held_out": held_out, "out": str(args.out),
+              "paper_flown_snn": {n: round(v, 4) for n, v in flown.items()},
               "check_population_loss": round(float(population_loss(spec, result.best, test)[0]), 4)}
     if args.json:
         print(json.dumps(report, indent=2))
@@ -137,22 +150,27 @@ def cmd_evolve(args) -> int:
           f"{args.generations} generations in {seconds:.0f} s")
     print(f"training loss (MAE + 1 - rho, all {len(train)} training sequences): {result.best_loss:.3f}")
     print(f"held-out: {held_out}")
+    print(f"  {'segment':<60}{'loss':>8}" + (f"{'paper SNN':>11}" if flown else ""))
     for name, loss in zip(test.names, test_losses):
-        print(f"  {name:<60}{loss:8.3f}")
-    print(f"  {'mean':<60}{test_losses.mean():8.3f}")
+        paper = f"{flown[name]:11.3f}" if name in flown else ""
+        print(f"  {name:<60}{loss:8.3f}{paper}")
+    paper = f"{np.mean([flown[n] for n in test.names if n in flown]):11.3f}" if flown else ""
+    print(f"  {'mean':<60}{test_losses.mean():8.3f}{paper}")
+    if flown:
+        print("  (paper SNN: the evolved SNN that flew the segment, from its logged output)")
     print(f"wrote {args.out}")
     return 0
 
 
 def _initial(init: str, spec):
-    from edgesnn.controllers.network import p_ladder
+    from edgesnn.controllers.network import ladder
     from edgesnn.controllers.snn_controller import controller_spec
     from edgesnn.modelfile import load_model
 
     if init == "uniform":
         return None
-    if init == "p-ladder":
-        return p_ladder(spec)
+    if init == "ladder":
+        return ladder(spec)
     model = load_model(init)
     if controller_spec(model) != spec:
         raise EdgesnnError(f"--init {init}: a {controller_spec(model)} controller, not {spec}")
