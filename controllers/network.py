@@ -149,22 +149,26 @@ class ParameterLayout:
         out[..., self._log] = np.log(np.maximum(out[..., self._log], self.lower[self._log]))
         return out
 
+    @cached_property
+    def _search_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._to_search(self.lower), self._to_search(self.upper)
+
     def from_unit(self, z: np.ndarray) -> np.ndarray:
         """The unit cube evolution searches in → parameter space: linear in each
         parameter's range, or in its logarithm for thresholds, where a step of
         0.01 must mean a few percent at 0.01 and at 5 alike."""
-        lo, hi = self._to_search(self.lower), self._to_search(self.upper)
+        lo, hi = self._search_bounds
         x = lo + np.asarray(z, np.float64) * (hi - lo)
         x[..., self._log] = np.exp(x[..., self._log])
         return np.clip(x, self.lower, self.upper)
 
     def to_unit(self, vectors: np.ndarray) -> np.ndarray:
-        lo, hi = self._to_search(self.lower), self._to_search(self.upper)
+        lo, hi = self._search_bounds
         return (self._to_search(vectors) - lo) / (hi - lo)
 
 
-def pd_ladder(spec: ControllerSpec, span: float = 0.53, far_level: float = 0.7, far_weight: float = 1.0,
-              p_gain: float = 19.0, d_gain: float = 18.0, delay_decay: float = 0.9,
+def pd_ladder(spec: ControllerSpec, span: float = 0.53, far_level: float = 0.7,
+              far_weight: float = 1.0, p_gain: float = 19.0, d_gain: float = 18.0, delay_decay: float = 0.9,
               delay_fraction: float = 0.33, decoder_decay: float = 0.44) -> np.ndarray:
     """A hand-built spiking PD controller, the starting point of ``--init ladder``.
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from edgesnn.cli import main
 from edgesnn.controllers.flight_logs import flight_id, load_logs
-from edgesnn.controllers.mimic_data import log_sequences
+from edgesnn.controllers.mimic_data import PD_GAINS, log_sequences
 from edgesnn.controllers.network import mimic_loss
 
 
@@ -47,7 +47,7 @@ def main_(argv: list[str] | None = None) -> int:
     for flight in sorted({flight_id(log) for log in logs}):
         held = [log for log in logs if flight_id(log) == flight]
         data = log_sequences(held)
-        p_only = np.mean([mimic_loss(9.0 * e, t) for e, t in zip(data.errors, data.targets)])
+        p_only = np.mean([mimic_loss(PD_GAINS.kp * e, t) for e, t in zip(data.errors, data.targets)])
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             rc = main(["evolve", "--target", "pd", "--logs", str(args.logs), "--test-flights", flight,
