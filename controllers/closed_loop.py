@@ -13,10 +13,11 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from edgesnn.controllers.plants import Seed
 from edgesnn.errors import InputError
 
 __all__ = ["Controller", "Flight", "setpoint_schedule", "random_setpoints", "fly",
-           "StepMetrics", "step_metrics", "summarize", "U_MAX", "plot_flight"]
+           "StepMetrics", "step_metrics", "summarize", "flight_loss", "U_MAX", "plot_flight"]
 
 U_MAX = 3.3  # actuator range of the blimp's motors
 
@@ -57,9 +58,9 @@ class Flight:
 
 
 def fly(plant, controller: Controller | Callable[[np.ndarray], np.ndarray],
-        setpoints: np.ndarray, seed: int | None = 0, u_max: float = U_MAX) -> Flight:
+        setpoints: np.ndarray, seed: Seed = 0, u_max: float = U_MAX) -> Flight:
     """Closed loop over ``setpoints`` (T,) or (batch, T) with the plant's batch; commands
-    are clamped to ±``u_max``."""
+    are clamped to ±``u_max``; ``seed`` goes to the plant's ``reset``."""
     sp = np.broadcast_to(np.atleast_2d(np.asarray(setpoints, float)), (plant.batch, np.shape(setpoints)[-1]))
     steps = sp.shape[1]
     meas = plant.reset(seed)
@@ -122,6 +123,13 @@ def summarize(flight: Flight, index: int = 0) -> dict[str, float]:
         "steady_band_m": max(s.steady_band_m for s in steps),
         "rmse_m": float(np.sqrt(np.mean(err ** 2))),
     }
+
+
+def flight_loss(flight: Flight, index: int = 0) -> float:
+    """Worst overshoot plus worst steady-state band [m]: the two numbers a flight is
+    judged by, as one score for evolution (lower is better)."""
+    s = summarize(flight, index)
+    return max(s["overshoot_up_m"], s["overshoot_down_m"]) + s["steady_band_m"]
 
 
 def plot_flight(flights: dict[str, Flight], path, title: str = "") -> None:

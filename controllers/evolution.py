@@ -23,31 +23,77 @@ from typing import Callable
 
 import numpy as np
 
+from edgesnn.controllers.closed_loop import fly, flight_loss, setpoint_schedule
 from edgesnn.controllers.mimic_data import MimicSet
-from edgesnn.controllers.network import ControllerSpec, mimic_loss, simulate_population
+from edgesnn.controllers.network import (ControllerSpec, PopulationController, mimic_loss,
+                                         simulate_population)
+from edgesnn.controllers.plants import PhysicalBlimp
 from edgesnn.errors import DataError, EdgesnnError, require
 
-__all__ = ["EvolutionConfig", "EvolutionResult", "evaluate_chunk", "make_engine", "evolve",
-           "ENGINES", "population_loss"]
+__all__ = ["EvolutionConfig", "EvolutionResult", "FlightTask", "evaluate_chunk", "make_engine",
+           "evolve", "ENGINES", "population_loss", "population_flight_loss"]
 
 ENGINES = ("serial", "local", "dask")
 
 
-def evaluate_chunk(spec: dict, vectors: np.ndarray,
-                   groups: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """Mean mimic loss of each vector over the sequence groups (top-level: picklable)."""
+@dataclass(frozen=True)
+class FlightTask:
+    """The closed-loop part of the fitness: every individual flies the fitted physical
+    blimp through ``setpoints`` (``seconds_each`` per level, sensor noise from ``seed``),
+    together with an optional ``partner`` controller whose command is added (the PD an
+    I controller will fly with: (spec dict, parameter vector)). The fitness gains
+    ``weight`` × :func:`~edgesnn.controllers.closed_loop.flight_loss` (per metre)."""
+
+    weight: float
+    setpoints: tuple[float, ...] = (0.5, 1.0, 0.5)
+    seconds_each: float = 40.0
+    seed: int = 0
+    partner: tuple[dict, tuple[float, ...]] | None = None
+
+    def as_dict(self) -> dict:
+        return {"weight": self.weight, "setpoints": list(self.setpoints),
+                "seconds_each": self.seconds_each, "seed": self.seed,
+                "partner": None if self.partner is None else
+                {"spec": self.partner[0], "parameters": list(self.partner[1])}}
+
+
+def population_flight_loss(spec: ControllerSpec, vectors: np.ndarray, task: FlightTask) -> np.ndarray:
+    """:func:`~edgesnn.controllers.closed_loop.flight_loss` of each vector, all flown at once."""
+    vectors = np.atleast_2d(vectors)
+    controller = PopulationController(spec, vectors)
+    command = controller
+    if task.partner is not None:
+        partner_spec, partner_vector = task.partner
+        partner = PopulationController(ControllerSpec(**partner_spec),
+                                       np.tile(np.asarray(partner_vector), (len(vectors), 1)))
+        command = lambda error: controller(error) + partner(error)  # noqa: E731
+    plant = PhysicalBlimp(batch=len(vectors))
+    # every individual meets the same sensor noise: a fair comparison
+    noise = [np.random.SeedSequence(task.seed)] * len(vectors)
+    flight = fly(plant, command, setpoint_schedule(list(task.setpoints), task.seconds_each, plant.dt),
+                 seed=noise)
+    return np.array([flight_loss(flight, k) for k in range(len(vectors))])
+
+
+def evaluate_chunk(spec: dict, vectors: np.ndarray, groups: list[tuple[np.ndarray, np.ndarray]],
+                   flight: FlightTask | None = None) -> np.ndarray:
+    """Mean mimic loss of each vector over the sequence groups, plus the weighted
+    flight loss if ``flight`` is given (top-level: picklable)."""
     controller = ControllerSpec(**spec)
     total = np.zeros(len(vectors))
     count = 0
     for errors, targets in groups:
         total += mimic_loss(simulate_population(controller, vectors, errors), targets) * len(errors)
         count += len(errors)
-    return total / count
+    loss = total / count
+    if flight is not None:
+        loss += flight.weight * population_flight_loss(controller, vectors, flight)
+    return loss
 
 
 def population_loss(spec: ControllerSpec, vectors: np.ndarray, data: MimicSet,
                     indices=None) -> np.ndarray:
-    """Mean loss of each vector over ``data`` (in this process)."""
+    """Mean mimic loss of each vector over ``data`` (in this process)."""
     return evaluate_chunk(spec.as_dict(), np.atleast_2d(vectors), data.by_length(indices))
 
 
@@ -57,8 +103,8 @@ class _Engine:
     name = "serial"
     workers = 1
 
-    def evaluate(self, spec: dict, vectors: np.ndarray, groups) -> np.ndarray:
-        return evaluate_chunk(spec, vectors, groups)
+    def evaluate(self, spec: dict, vectors: np.ndarray, groups, flight=None) -> np.ndarray:
+        return evaluate_chunk(spec, vectors, groups, flight)
 
     def close(self) -> None:
         pass
@@ -76,10 +122,10 @@ class _LocalEngine(_Engine):
         # spawn: no fork of a process that runs a progress-bar thread
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
-    def evaluate(self, spec, vectors, groups):
+    def evaluate(self, spec, vectors, groups, flight=None):
         chunks = self._chunks(vectors)
         return np.concatenate(list(self.pool.map(evaluate_chunk, [spec] * len(chunks), chunks,
-                                                 [groups] * len(chunks))))
+                                                 [groups] * len(chunks), [flight] * len(chunks))))
 
     def close(self):
         self.pool.shutdown()
@@ -100,11 +146,11 @@ class _DaskEngine(_Engine):
             self.client = distributed.Client(self.cluster)
             self.workers = workers
 
-    def evaluate(self, spec, vectors, groups):
+    def evaluate(self, spec, vectors, groups, flight=None):
         chunks = self._chunks(vectors)
         # pure=False: identical chunks in later generations must be recomputed
         futures = self.client.map(evaluate_chunk, [spec] * len(chunks), chunks,
-                                  [groups] * len(chunks), pure=False)
+                                  [groups] * len(chunks), [flight] * len(chunks), pure=False)
         return np.concatenate(self.client.gather(futures))
 
     def close(self):
@@ -137,12 +183,14 @@ class EvolutionConfig:
     validate_every: int = 25
     seed: int = 0
     init: str = "uniform"  # the initial mean: "uniform" (the paper), or a label of ``initial``
+    flight: FlightTask | None = None  # also fly every individual (None: mimic only, the paper)
 
     def as_dict(self) -> dict:
         return {"spec": self.spec.as_dict(), "generations": self.generations,
                 "population": self.population, "sigma": self.sigma,
                 "sequences_per_generation": self.sequences_per_generation,
-                "validate_every": self.validate_every, "seed": self.seed, "init": self.init}
+                "validate_every": self.validate_every, "seed": self.seed, "init": self.init,
+                "flight": None if self.flight is None else self.flight.as_dict()}
 
 
 @dataclass
@@ -243,7 +291,7 @@ def evolve(config: EvolutionConfig, train: MimicSet, engine: _Engine | None = No
     spec_dict = spec.as_dict()
 
     def validate(candidates: np.ndarray, generation: int) -> None:
-        losses = engine.evaluate(spec_dict, layout.from_unit(candidates), all_groups)
+        losses = engine.evaluate(spec_dict, layout.from_unit(candidates), all_groups, config.flight)
         k = int(np.argmin(losses))
         result.history["validation"].append(float(losses[k]))
         if losses[k] < result.best_loss:
@@ -257,7 +305,8 @@ def evolve(config: EvolutionConfig, train: MimicSet, engine: _Engine | None = No
         z = _reflect(z)
         picks = rng.choice(len(train), size=min(config.sequences_per_generation, len(train)),
                            replace=False)
-        losses = engine.evaluate(spec_dict, layout.from_unit(z), train.by_length(picks))
+        losses = engine.evaluate(spec_dict, layout.from_unit(z), train.by_length(picks),
+                                 config.flight)
         population = []
         for row, loss in zip(z, losses):
             ind = row.view(_Individual)

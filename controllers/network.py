@@ -29,7 +29,7 @@ from edgesnn.errors import GraphError, InputError
 from edgesnn.ir import LI, AdaptiveLIF, CubaLIF, Graph, Input, Linear, Output, SpikeEncoder
 
 __all__ = ["VARIANTS", "TARGETS", "ControllerSpec", "Param", "ParameterLayout", "build_graph",
-           "parameters_from_graph", "simulate_population", "mimic_loss", "pd_ladder", "i_ladder",
+           "parameters_from_graph", "PopulationController", "simulate_population", "mimic_loss", "pd_ladder", "i_ladder",
            "ladder"]
 
 VARIANTS = ("lif", "r-lif", "iwta-lif", "r-iwta-lif")
@@ -168,7 +168,7 @@ class ParameterLayout:
 
 
 def pd_ladder(spec: ControllerSpec, span: float = 0.53, far_level: float = 0.7,
-              far_weight: float = 1.0, p_gain: float = 19.0, d_gain: float = 18.0, delay_decay: float = 0.9,
+              far_weight: float = 1.0, p_gain: float = 15.0, d_gain: float = 26.0, delay_decay: float = 0.9,
               delay_fraction: float = 0.33, decoder_decay: float = 0.44) -> np.ndarray:
     """A hand-built spiking PD controller, the starting point of ``--init ladder``.
 
@@ -192,7 +192,8 @@ def pd_ladder(spec: ControllerSpec, span: float = 0.53, far_level: float = 0.7,
     ``far_weight`` so that large errors still command a large output (encoder
     weight 1/ℓ there, as the bias bound |b| ≤ 1 limits levels to 0.5 at weight 2). Decoder weights are capped at
     ±1 by the spec's bounds, which caps the gains per level. The defaults come from
-    a small search on the training flights (docs/controllers.md); evolution then
+    a small search scored both on the logged flights (mimic loss) and flying the
+    fitted blimp (overshoot, steady band; docs/controllers.md); evolution then
     refines every parameter."""
     n, pairs = spec.neurons, spec.neurons // 2
     side = pairs // 2
@@ -228,28 +229,37 @@ def pd_ladder(spec: ControllerSpec, span: float = 0.53, far_level: float = 0.7,
 
 
 def i_ladder(spec: ControllerSpec, spacing: float = 0.02, power: float = 1.5,
-             weight: float = 0.01, threshold: float = 3.0, decoder_weight: float = 1.0,
+             dead_band: float = 0.01, weight: float = 0.01, synapse_decay: float = 0.999,
+             membrane_decay: float = 0.9, threshold: float = 3.0, decoder_weight: float = 1.0,
              decoder_decay: float = 0.3) -> np.ndarray:
     """A hand-built spiking integral controller, the starting point of ``--init ladder``
     for the I target.
 
     Encoder pair k detects e > ℓ_k (+twin) and e < −ℓ_k (−twin), levels growing as
-    ``spacing``·(k+½)^``power``. Both hidden neurons of the pair integrate the
-    difference of the twins in their synaptic current (decay 1: a perfect
-    integrator of ∫ sign(e)·[|e| > ℓ_k] dt), one with each sign; with membrane decay 1
-    and the soft reset they fire at a rate proportional to the positive part of that
-    integral. The decoder adds the positive neurons and subtracts the negative ones,
-    so the output follows Σ_k ∫ staircase, i.e. the integral of the error: the
-    integration happens in the hidden layer, as the spec's decoder bound demands."""
+    ``dead_band`` + ``spacing``·(k+½)^``power``. Both hidden neurons of the pair
+    integrate the difference of the twins in their synaptic current, one with each
+    sign, and fire at a rate that grows with the positive part of that integral. The
+    decoder adds the positive neurons and subtracts the negative ones, so the output
+    follows Σ_k ∫ staircase, i.e. the integral of the error: the integration happens
+    in the hidden layer, as the spec's decoder bound demands.
+
+    Three departures from a perfect integrator keep the loop calm on a blimp whose
+    motors ignore |u| < 0.1 and whose sensor counts whole centimetres (measured in
+    docs/controllers.md): the ``dead_band`` ignores the ±1 cm the sensor flickers by
+    (integrating it drives a limit cycle through the motor dead zone); the synaptic
+    leak ``synapse_decay`` (time constant ~100 s at 10 Hz) bounds the integral, an
+    anti-windup that needs no clamp; the membrane leak ``membrane_decay`` stops a
+    neuron from building up a negative charge while its side of the integral is
+    negative, which would delay its response when the sign flips back."""
     n, pairs = spec.neurons, spec.neurons // 2
-    levels = spacing * (np.arange(pairs) + 0.5) ** power
+    levels = dead_band + spacing * (np.arange(pairs) + 0.5) ** power
     encoder_weight, encoder_bias = _level_encoder(levels)
     twins = np.array([[1.0, -1.0], [-1.0, 1.0]]) * weight
     values = {
         "encoder_weight": encoder_weight, "encoder_bias": encoder_bias,
         "encoder_beta": np.zeros(n), "encoder_threshold": np.full(n, 0.01),
-        "pair_weight": np.tile(twins, (pairs, 1, 1)), "hidden_alpha": np.ones(n),
-        "hidden_beta": np.ones(n), "hidden_threshold": np.full(n, threshold),
+        "pair_weight": np.tile(twins, (pairs, 1, 1)), "hidden_alpha": np.full(n, synapse_decay),
+        "hidden_beta": np.full(n, membrane_decay), "hidden_threshold": np.full(n, threshold),
         "decoder_weight": np.tile([decoder_weight, -decoder_weight], pairs),
         "decoder_decay": [decoder_decay],
     }
@@ -361,61 +371,95 @@ def parameters_from_graph(spec: ControllerSpec, graph: Graph) -> np.ndarray:
 
 # ------------------------------------------------------------------ batched simulation
 
+class PopulationController:
+    """P controllers (parameter vectors (P, D)), each run on S independent error
+    streams, stepped together: ``step(errors (P, S)) -> commands (P, S)``. The same
+    float32 arithmetic as the runtime's numpy-float backend, up to the summation
+    order of the decoder and recurrent weights (outputs agree to ~1e-6).
+
+    Used open loop over recorded sequences (:func:`simulate_population`) and closed
+    loop on a batch of P·S plants (``__call__`` takes and returns the flat (P·S,)
+    batch, so it is a :class:`~edgesnn.controllers.closed_loop.Controller`)."""
+
+    def __init__(self, spec: ControllerSpec, vectors: np.ndarray, streams: int = 1):
+        vectors = np.atleast_2d(vectors)
+        self.spec, self.population, self.streams = spec, vectors.shape[0], int(streams)
+        p64 = spec.layout.unpack(vectors)
+        p = {k: v.astype(np.float32) for k, v in p64.items()}
+
+        def per_neuron(a):  # (P, N) → broadcastable against (P, S, N)
+            return a[:, None, :]
+
+        enc_w, enc_b = (a.astype(np.float32) for a in _encoder_arrays(p))
+        self.enc_w, self.enc_b = per_neuron(enc_w), per_neuron(enc_b)
+        self.enc_beta, self.enc_thr = per_neuron(p["encoder_beta"]), per_neuron(p["encoder_threshold"])
+        # The 2×2 pair blocks as two per-neuron weights: hidden neuron i of pair k gets
+        # W[k, i, 0]·s_{2k} + W[k, i, 1]·s_{2k+1}. With the off-block zeros that is exactly
+        # what the dense matmul of the runtime adds up, at a fraction of the cost.
+        self.from_even = p["pair_weight"][:, None, :, :, 0]  # (P, 1, pairs, 2)
+        self.from_odd = p["pair_weight"][:, None, :, :, 1]
+        self.alpha, self.beta, self.thr = (per_neuron(p[k]) for k in
+                                           ("hidden_alpha", "hidden_beta", "hidden_threshold"))
+        self.decay = p["decoder_decay"][:, :, None]  # (P, 1, 1)
+        # rounded once from float64, as build_graph does
+        self.dec_t = ((1.0 - p64["decoder_decay"]) * p64["decoder_weight"]).astype(np.float32)[:, :, None]
+        self.rec_t = p["recurrent_weight"].swapaxes(-1, -2) if spec.recurrent else None
+        if spec.adaptive:
+            self.trace_decay = per_neuron(p["trace_decay"])
+            self.adapt_t = p["threshold_weight"].swapaxes(-1, -2)
+        self.reset()
+
+    def reset(self) -> None:
+        zeros = np.zeros((self.population, self.streams, self.spec.neurons), np.float32)
+        self.v_enc, self.v_hid, self.i_hid = zeros.copy(), zeros.copy(), zeros.copy()
+        self.s_hid, self.trace, self.last_thr = zeros.copy(), zeros.copy(), zeros.copy()
+        self.y = np.zeros((self.population, self.streams, 1), np.float32)
+
+    def encoder_current(self, errors: np.ndarray) -> np.ndarray:
+        """Encoder input current for errors (P|1, S, ...) → (..., N), as the encoder kernel."""
+        errors = np.asarray(errors, np.float32)
+        extra = (None,) * (errors.ndim - 2)
+        w = self.enc_w[(slice(None), slice(None)) + extra]
+        b = self.enc_b[(slice(None), slice(None)) + extra]
+        return (errors[..., None] * w + b).astype(np.float32)
+
+    def step_current(self, current: np.ndarray) -> np.ndarray:
+        """One step from the encoder current (P, S, N); returns the commands (P, S)."""
+        n_pop, n_seq, n = self.population, self.streams, self.spec.neurons
+        s_enc, self.v_enc = lif_float(self.enc_beta, self.enc_thr, "subtract", self.v_enc, current)
+        pairs = s_enc.reshape(n_pop, n_seq, n // 2, 2)
+        x = (pairs[..., 0:1] * self.from_even + pairs[..., 1:2] * self.from_odd).reshape(n_pop, n_seq, n)
+        if self.rec_t is not None:
+            x += self.s_hid @ self.rec_t
+        self.i_hid = (self.alpha * self.i_hid + x).astype(np.float32)
+        if self.spec.adaptive:
+            threshold = (self.thr + self.trace @ self.adapt_t).astype(np.float32)
+            self.s_hid, self.v_hid = lif_float(self.beta, threshold, "subtract", self.v_hid,
+                                               self.i_hid, self.last_thr)
+            self.trace = (self.trace_decay * self.trace + self.s_hid).astype(np.float32)
+            self.last_thr = threshold
+        else:
+            self.s_hid, self.v_hid = lif_float(self.beta, self.thr, "subtract", self.v_hid, self.i_hid)
+        self.y = (self.decay * self.y + self.s_hid @ self.dec_t).astype(np.float32)
+        return self.y[..., 0]
+
+    def __call__(self, error: np.ndarray) -> np.ndarray:
+        """Closed-loop step on the flat batch: error (P·S,) → command (P·S,)."""
+        e = np.asarray(error, np.float32).reshape(self.population, self.streams)
+        return self.step_current(self.encoder_current(e)).reshape(-1).astype(np.float64)
+
+
 def simulate_population(spec: ControllerSpec, vectors: np.ndarray, errors: np.ndarray) -> np.ndarray:
     """Commands of P controllers on S error sequences: vectors (P, D), errors (S, T) →
-    (P, S, T). The same float32 arithmetic as the runtime's numpy-float backend, up to
-    the summation order of the decoder and recurrent weights (outputs agree to ~1e-6)."""
-    vectors = np.atleast_2d(vectors)
+    (P, S, T), open loop."""
     errors = np.asarray(errors, np.float32)
     if errors.ndim != 2:
         raise InputError(f"errors must have shape (sequences, steps); got {errors.shape}")
-    p64 = spec.layout.unpack(vectors)
-    p = {k: v.astype(np.float32) for k, v in p64.items()}
-    f32 = np.float32
-    n_pop, (n_seq, steps), n = vectors.shape[0], errors.shape, spec.neurons
-
-    def per_neuron(a):  # (P, N) → broadcastable against (P, S, N)
-        return a[:, None, :]
-
-    enc_w, enc_b = (a.astype(f32) for a in _encoder_arrays(p))
-    currents = (errors[None, :, :, None] * enc_w[:, None, None, :]
-                + enc_b[:, None, None, :]).astype(f32)  # (P, S, T, N), as the encoder kernel
-    enc_beta, enc_thr = per_neuron(p["encoder_beta"]), per_neuron(p["encoder_threshold"])
-    # The 2×2 pair blocks as two per-neuron weights: hidden neuron i of pair k gets
-    # W[k, i, 0]·s_{2k} + W[k, i, 1]·s_{2k+1}. With the off-block zeros that is exactly
-    # what the dense matmul of the runtime adds up, at a fraction of the cost.
-    from_even = p["pair_weight"][:, None, :, :, 0]  # (P, 1, pairs, 2)
-    from_odd = p["pair_weight"][:, None, :, :, 1]
-    alpha, beta, thr = (per_neuron(p[k]) for k in ("hidden_alpha", "hidden_beta", "hidden_threshold"))
-    decay = p["decoder_decay"][:, :, None]  # (P, 1, 1)
-    # rounded once from float64, as build_graph does
-    dec_t = ((1.0 - p64["decoder_decay"]) * p64["decoder_weight"]).astype(f32)[:, :, None]
-    rec_t = p["recurrent_weight"].swapaxes(-1, -2) if spec.recurrent else None
-    if spec.adaptive:
-        trace_decay = per_neuron(p["trace_decay"])
-        adapt_t = p["threshold_weight"].swapaxes(-1, -2)
-
-    zeros = np.zeros((n_pop, n_seq, n), f32)
-    v_enc, v_hid, i_hid = zeros.copy(), zeros.copy(), zeros.copy()
-    s_hid, trace, last_thr = zeros.copy(), zeros.copy(), zeros.copy()
-    y = np.zeros((n_pop, n_seq, 1), f32)
-    out = np.empty((n_pop, n_seq, steps), f32)
-    for t in range(steps):
-        s_enc, v_enc = lif_float(enc_beta, enc_thr, "subtract", v_enc, currents[:, :, t])
-        pairs = s_enc.reshape(n_pop, n_seq, n // 2, 2)
-        x = (pairs[..., 0:1] * from_even + pairs[..., 1:2] * from_odd).reshape(n_pop, n_seq, n)
-        if rec_t is not None:
-            x += s_hid @ rec_t
-        i_hid = (alpha * i_hid + x).astype(f32)
-        if spec.adaptive:
-            threshold = (thr + trace @ adapt_t).astype(f32)
-            s_hid, v_hid = lif_float(beta, threshold, "subtract", v_hid, i_hid, last_thr)
-            trace = (trace_decay * trace + s_hid).astype(f32)
-            last_thr = threshold
-        else:
-            s_hid, v_hid = lif_float(beta, thr, "subtract", v_hid, i_hid)
-        y = (decay * y + s_hid @ dec_t).astype(f32)
-        out[:, :, t] = y[..., 0]
+    controller = PopulationController(spec, vectors, errors.shape[0])
+    currents = controller.encoder_current(errors[None])  # (P, S, T, N), all steps at once
+    out = np.empty((controller.population,) + errors.shape, np.float32)
+    for t in range(errors.shape[1]):
+        out[:, :, t] = controller.step_current(currents[:, :, t])
     return out
 
 

@@ -223,15 +223,21 @@ def advance(params: BlimpParams, z: np.ndarray, w: np.ndarray, thrust: np.ndarra
     dt = np.broadcast_to(np.asarray(dt, dtype=float), z.shape)
     n = np.maximum(1, np.ceil(dt / MAX_SUBSTEP - 1e-9)).astype(int)
     h = dt / n
-    for i in range(int(n.max())):
-        active = i < n
+    uniform = bool(np.all(n == n.flat[0])) if n.size else True
+    if uniform:  # the closed loop's case: one dt for all, no masking needed
+        h = h.flat[0] if h.size else 0.0
+    for i in range(int(n.max(initial=0))):
         new_thrust = lag(thrust, target, h, params.tau_motor)
         acc = (params.k_thrust * new_thrust - params.g_net - params.c_lin * w
                - params.c_quad * w * np.abs(w))
         new_w = w + h * acc
-        z = np.where(active, z + h * new_w, z)
-        w = np.where(active, new_w, w)
-        thrust = np.where(active, new_thrust, thrust)
+        if uniform:
+            z, w, thrust = z + h * new_w, new_w, new_thrust
+        else:
+            active = i < n
+            z = np.where(active, z + h * new_w, z)
+            w = np.where(active, new_w, w)
+            thrust = np.where(active, new_thrust, thrust)
     return z, w, thrust
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,20 @@ from edgesnn.errors import ModelFileError
 from edgesnn.modelfile import Model, load_model
 from edgesnn.runtime import Runtime
 
-__all__ = ["SNNController", "controller_spec", "load_controller"]
+__all__ = ["SNNController", "controller_spec", "load_controller", "SHIPPED_PD", "SHIPPED_I",
+           "NAMED_CONTROLLERS"]
+
+# Evolved controllers shipped for the demo and as ``edgesnn sim`` defaults; rebuilt by
+# tools/make_controller_demo.py.
+SHIPPED_PD = Path(str(files("edgesnn") / "assets" / "snn-pd-lif.esnn"))
+SHIPPED_I = Path(str(files("edgesnn") / "assets" / "snn-i-lif.esnn"))
+
+NAMED_CONTROLLERS = {
+    "pid": "the onboard PID (gains of the flight logs)",
+    "pd": "the onboard PID with its integrator off",
+    "snn": "the shipped evolved SNN PD + SNN I",
+    "snn-pd": "the shipped evolved SNN PD alone",
+}
 
 
 def controller_spec(model: Model) -> ControllerSpec:
@@ -46,11 +60,11 @@ class SNNController:
 
 
 def load_controller(name: str, backend: str = "numpy-float", batch: int = 1):
-    """``pid`` (the onboard gains), ``pd`` (integrator off), or model paths joined by
-    ``+`` (``pd.esnn+i.esnn``)."""
+    """One of :data:`NAMED_CONTROLLERS`, or model paths joined by ``+`` (``pd.esnn+i.esnn``)."""
     if name == "pid":
         return PID(PIDGains(), batch=batch)
     if name == "pd":
         return PID(PIDGains(ki=0.0), batch=batch)
-    paths = [Path(p) for p in name.split("+")]
+    shipped = {"snn": [SHIPPED_PD, SHIPPED_I], "snn-pd": [SHIPPED_PD]}
+    paths = shipped.get(name) or [Path(p) for p in name.split("+")]
     return SNNController([load_model(p) for p in paths], backend)

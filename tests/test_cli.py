@@ -464,6 +464,31 @@ def test_sim_rejects_bad_arguments(tmp_path, capsys):
     capsys.readouterr()
     assert main(["evolve", "--sigma", "0", "--out", str(tmp_path / "o.esnn")]) == 1
     assert "--sigma" in capsys.readouterr().err
+    assert main(["evolve", "--flight-weight", "-1", "--out", str(tmp_path / "o.esnn")]) == 1
+    assert "--flight-weight" in capsys.readouterr().err
+    assert main(["evolve", "--fly-with", str(not_a_controller), "--out", str(tmp_path / "o.esnn")]) == 1
+    assert "positive --flight-weight" in capsys.readouterr().err
+
+
+def test_evolve_an_i_controller_that_flies_with_a_pd(tmp_path, capsys):
+    pytest.importorskip("deap", reason="the 'evolve' extra is not installed")
+    from edgesnn.controllers.mimic_data import simulated_pd_sequences
+    from edgesnn.controllers.network import ControllerSpec, pd_ladder
+    from edgesnn.controllers.pipeline import controller_model
+    from edgesnn.modelfile import save
+
+    pd = tmp_path / "pd.esnn"
+    spec = ControllerSpec("pd", "lif", 8)
+    save(controller_model(spec, pd_ladder(spec), simulated_pd_sequences(2, 0), {"name": "pd"}), pd)
+    out = tmp_path / "i.esnn"
+    assert main(["evolve", "--target", "i", "--neurons", "8", "--generations", "3",
+                 "--population", "6", "--sim-sequences", "2", "--engine", "serial",
+                 "--init", "ladder", "--flight-weight", "2", "--fly-with", str(pd),
+                 "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["flight_loss_m"] > 0
+    flight = edgesnn.load_model(out).metadata["evolution"]["flight"]
+    assert flight["weight"] == 2.0 and flight["partner"]["spec"] == spec.as_dict()
 
 
 def test_sim_reports_the_pd_mimic_loss_on_real_logs(tmp_path, capsys):

@@ -20,6 +20,7 @@ SCHEDULE = "0.5,1.0,1.5,1.0,0.5"
 def register(sub: argparse._SubParsersAction) -> None:
     from edgesnn.controllers.evolution import ENGINES
     from edgesnn.controllers.network import VARIANTS
+    from edgesnn.controllers.snn_controller import NAMED_CONTROLLERS
 
     p = sub.add_parser(
         "evolve", help="evolve an SNN controller that mimics a PID term (extra 'evolve')",
@@ -62,6 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sigma", type=float, default=None,
                    help="initial CMA-ES step in the unit cube of the parameters (default: 0.1 = "
                         "range/10 from a uniform start, 0.01 to refine a ladder or MODEL)")
+    p.add_argument("--flight-weight", type=float, default=0.0,
+                   help="also fly every individual on the fitted blimp (0.5/1.0/0.5 m, 40 s each) "
+                        "and add this weight x (worst overshoot + steady-state band, in m) to its "
+                        "fitness; 0 = mimic only, as in the paper (0)")
+    p.add_argument("--fly-with", type=Path, metavar="MODEL",
+                   help="controller model whose command is added in those flights (e.g. the SNN PD "
+                        "when evolving the I)")
     p.add_argument("--checkpoint", type=Path, help="save the run here every validation "
                                                    "(default: OUT with .ckpt.npz)")
     p.add_argument("--resume", action="store_true", help="continue the run in --checkpoint")
@@ -71,14 +79,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser(
         "sim", help="fly controllers on a simulated blimp and score the flights",
-        description="Closed loop: a controller (the onboard PID, the PD part alone, or evolved "
-                    "SNN models, e.g. PD+I as 'pd.esnn+i.esnn') flies a blimp model through a "
-                    "set-point schedule. Prints overshoot (up and down steps), settling time, "
-                    "steady-state error band and RMSE per controller; with --logs also the mimic "
-                    "loss of SNN PD models on the real logged errors.",
+        description="Closed loop: a controller (the onboard PID, the shipped evolved SNN, or "
+                    "your evolved SNN models, e.g. PD+I as 'pd.esnn+i.esnn') flies a blimp model "
+                    "through a set-point schedule. Prints overshoot (up and down steps), settling "
+                    "time, steady-state error band and RMSE per controller; with --logs also the "
+                    "mimic loss of SNN PD models on the real logged errors. Named controllers: "
+                    + "; ".join(f"{k}: {v}" for k, v in NAMED_CONTROLLERS.items()) + ".",
         epilog="example: edgesnn sim --controller pid --controller pd.esnn+i.esnn --plot flight.png")
     s.add_argument("--controller", "-c", action="append",
-                   help="pid | pd | MODEL[+MODEL...]; repeat to compare (default: pid and pd)")
+                   help=f"{' | '.join(NAMED_CONTROLLERS)} | MODEL[+MODEL...]; repeat to compare "
+                        "(default: pid and snn)")
     s.add_argument("--plant", choices=("physical", "identified"), default="physical",
                    help="physical: fitted blimp model with dead zone, lag, sensor noise; "
                         "identified: the 10 Hz transfer function from earlier work")
@@ -93,7 +103,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_evolve(args) -> int:
-    from edgesnn.controllers.evolution import EvolutionConfig, evolve, make_engine, population_loss
+    from edgesnn.controllers.evolution import (EvolutionConfig, evolve, make_engine,
+                                               population_flight_loss, population_loss)
     from edgesnn.controllers.network import ControllerSpec
     from edgesnn.controllers.pipeline import (controller_model, flown_snn_losses, mimic_datasets,
                                               model_mimic_losses)
@@ -108,7 +119,7 @@ def cmd_evolve(args) -> int:
         raise EdgesnnError(f"--sigma must be in (0, 1]; got {args.sigma}")
     config = EvolutionConfig(spec=spec, generations=args.generations, population=args.population,
                              sigma=sigma, sequences_per_generation=args.sequences_per_generation,
-                             seed=args.seed, init=args.init)
+                             seed=args.seed, init=args.init, flight=_flight_task(args))
     flights = args.test_flights.split(",") if args.test_flights else None
     sim_sequences = args.sim_sequences
     if sim_sequences is None:
@@ -143,12 +154,21 @@ def cmd_evolve(args) -> int:
               "held_out": held_out, "out": str(args.out),
               "paper_flown_snn": {n: round(v, 4) for n, v in flown.items()},
               "check_population_loss": round(float(population_loss(spec, result.best, test)[0]), 4)}
+    if config.flight is not None:
+        report["flight_loss_m"] = round(float(population_flight_loss(spec, result.best,
+                                                                     config.flight)[0]), 4)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     print(f"\n{args.target.upper()} controller ({args.variant}, {spec.neurons}+{spec.neurons} neurons), "
           f"{args.generations} generations in {seconds:.0f} s")
-    print(f"training loss (MAE + 1 - rho, all {len(train)} training sequences): {result.best_loss:.3f}")
+    if config.flight is None:
+        print(f"training loss (MAE + 1 - rho, all {len(train)} training sequences): "
+              f"{result.best_loss:.3f}")
+    else:
+        print(f"training fitness (MAE + 1 - rho over all {len(train)} training sequences + "
+              f"{config.flight.weight:g} x flight loss): {result.best_loss:.3f}; flight loss (worst "
+              f"overshoot + steady band) {report['flight_loss_m'] * 100:.1f} cm")
     print(f"held-out: {held_out}")
     print(f"  {'segment':<60}{'loss':>8}" + (f"{'paper SNN':>11}" if flown else ""))
     for name, loss in zip(test.names, test_losses):
@@ -160,6 +180,26 @@ def cmd_evolve(args) -> int:
         print("  (paper SNN: the evolved SNN that flew the segment, from its logged output)")
     print(f"wrote {args.out}")
     return 0
+
+
+def _flight_task(args):
+    """The closed-loop part of the fitness, from --flight-weight and --fly-with."""
+    from edgesnn.controllers.evolution import FlightTask
+    from edgesnn.controllers.snn_controller import controller_spec
+    from edgesnn.modelfile import load_model
+
+    if not (np.isfinite(args.flight_weight) and args.flight_weight >= 0):
+        raise EdgesnnError(f"--flight-weight must be a non-negative number; got {args.flight_weight}")
+    if args.flight_weight == 0:
+        if args.fly_with:
+            raise EdgesnnError("--fly-with needs a positive --flight-weight")
+        return None
+    partner = None
+    if args.fly_with:
+        model = load_model(args.fly_with)
+        partner = (controller_spec(model).as_dict(),
+                   tuple(float(v) for v in model.metadata["controller"]["parameters"]))
+    return FlightTask(args.flight_weight, partner=partner)
 
 
 def _initial(init: str, spec):
@@ -188,7 +228,9 @@ def _schedule(text: str) -> list[float]:
 
 
 def _label(name: str) -> str:
-    return "+".join(Path(p).stem for p in name.split("+")) if name not in ("pid", "pd") else name.upper()
+    from edgesnn.controllers.snn_controller import NAMED_CONTROLLERS
+
+    return name.upper() if name in NAMED_CONTROLLERS else "+".join(Path(p).stem for p in name.split("+"))
 
 
 def cmd_sim(args) -> int:
@@ -198,7 +240,7 @@ def cmd_sim(args) -> int:
 
     if args.plot:
         check_writable(args.plot)
-    names = args.controller or ["pid", "pd"]
+    names = args.controller or ["pid", "snn"]
     plant_cls = PhysicalBlimp if args.plant == "physical" else IdentifiedBlimp
     setpoints = setpoint_schedule(_schedule(args.schedule), args.seconds, plant_cls().dt)
     flights, rows = {}, []
