@@ -29,8 +29,8 @@ from edgesnn.errors import GraphError, InputError
 from edgesnn.ir import LI, AdaptiveLIF, CubaLIF, Graph, Input, Linear, Output, SpikeEncoder
 
 __all__ = ["VARIANTS", "TARGETS", "ControllerSpec", "Param", "ParameterLayout", "build_graph",
-           "parameters_from_graph", "PopulationController", "simulate_population", "mimic_loss", "pd_ladder", "i_ladder",
-           "ladder"]
+           "parameters_from_graph", "PopulationController", "simulate_population", "mimic_loss",
+           "pd_ladder", "i_ladder", "ladder"]
 
 VARIANTS = ("lif", "r-lif", "iwta-lif", "r-iwta-lif")
 TARGETS = ("pd", "i")
@@ -373,7 +373,7 @@ def parameters_from_graph(spec: ControllerSpec, graph: Graph) -> np.ndarray:
 
 class PopulationController:
     """P controllers (parameter vectors (P, D)), each run on S independent error
-    streams, stepped together: ``step(errors (P, S)) -> commands (P, S)``. The same
+    streams, stepped together with explicit state (reset by ``reset``). The same
     float32 arithmetic as the runtime's numpy-float backend, up to the summation
     order of the decoder and recurrent weights (outputs agree to ~1e-6).
 
