@@ -13,8 +13,8 @@ from edgesnn.errors import ModelFileError
 from edgesnn.modelfile import Model, load_model
 from edgesnn.runtime import Runtime
 
-__all__ = ["SNNController", "controller_spec", "load_controller", "SHIPPED_PD", "SHIPPED_I",
-           "NAMED_CONTROLLERS"]
+__all__ = ["SNNController", "controller_spec", "controller_parameters", "load_controller",
+           "SHIPPED_PD", "SHIPPED_I", "NAMED_CONTROLLERS"]
 
 # Evolved controllers shipped for the demo and as ``edgesnn sim`` defaults; rebuilt by
 # tools/make_controller_demo.py.
@@ -39,6 +39,20 @@ def controller_spec(model: Model) -> ControllerSpec:
         return ControllerSpec(info["target"], info["variant"], int(info["neurons"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"controller metadata is malformed ({exc})") from None
+
+
+def controller_parameters(model: Model) -> np.ndarray:
+    """The evolved parameter vector recorded in a model's metadata, checked against
+    its structure (length and bounds)."""
+    spec = controller_spec(model)
+    try:
+        vector = np.asarray(model.metadata["controller"]["parameters"], np.float64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"controller metadata has no readable parameter vector ({exc})") from None
+    if vector.shape != (spec.layout.size,) or not spec.layout.within_bounds(vector):
+        raise ModelFileError(f"controller parameters do not fit a {spec} controller "
+                             f"({vector.size} values, {spec.layout.size} expected, within bounds)")
+    return vector
 
 
 class SNNController:

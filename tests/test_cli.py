@@ -468,6 +468,16 @@ def test_sim_rejects_bad_arguments(tmp_path, capsys):
     assert "--flight-weight" in capsys.readouterr().err
     assert main(["evolve", "--fly-with", str(not_a_controller), "--out", str(tmp_path / "o.esnn")]) == 1
     assert "positive --flight-weight" in capsys.readouterr().err
+    # a controller model whose parameter vector is missing: a clear error, not a KeyError
+    from edgesnn.controllers.network import ControllerSpec, build_graph
+    from edgesnn.modelfile import Model, save
+    spec = ControllerSpec("pd", "lif", 4)
+    bare = tmp_path / "bare.esnn"
+    save(Model(build_graph(spec, spec.layout.from_unit(np.full(spec.layout.size, 0.5))),
+               metadata={"controller": spec.as_dict()}), bare)
+    assert main(["evolve", "--flight-weight", "1", "--fly-with", str(bare),
+                 "--out", str(tmp_path / "o.esnn")]) == 1
+    assert "parameter vector" in capsys.readouterr().err
 
 
 def test_evolve_an_i_controller_that_flies_with_a_pd(tmp_path, capsys):

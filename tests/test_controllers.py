@@ -27,7 +27,8 @@ from edgesnn.controllers.pid import ONBOARD_GAINS, PID, PIDGains, pid_terms
 from edgesnn.controllers.pipeline import controller_model
 from edgesnn.controllers.plants import PhysicalBlimp
 from edgesnn.controllers.safety import Command, SafeController, SafetyConfig
-from edgesnn.controllers.snn_controller import SNNController, controller_spec, load_controller
+from edgesnn.controllers.snn_controller import (SNNController, controller_parameters,
+                                                controller_spec, load_controller)
 from edgesnn.errors import DataError, EdgesnnError, GraphError, InputError, ModelFileError
 from edgesnn.modelfile import Model
 
@@ -724,6 +725,15 @@ def test_model_without_controller_metadata_is_refused(tmp_path):
     edgesnn.save(plain, tmp_path / "plain.esnn")
     with pytest.raises(ModelFileError):
         load_controller(str(tmp_path / "plain.esnn"))
+    meta = {"controller": spec.as_dict()}
+    with pytest.raises(ModelFileError, match="no readable parameter vector"):
+        controller_parameters(Model(graph, metadata=meta))
+    short = {"controller": spec.as_dict() | {"parameters": [0.5] * (spec.layout.size - 1)}}
+    with pytest.raises(ModelFileError, match="do not fit"):
+        controller_parameters(Model(graph, metadata=short))
+    vector = spec.layout.from_unit(np.full(spec.layout.size, 0.5))
+    full = {"controller": spec.as_dict() | {"parameters": list(vector)}}
+    assert np.array_equal(controller_parameters(Model(graph, metadata=full)), vector)
 
 
 @pytest.fixture(scope="module", params=["lif", "iwta-lif"])

@@ -185,7 +185,7 @@ def cmd_evolve(args) -> int:
 def _flight_task(args):
     """The closed-loop part of the fitness, from --flight-weight and --fly-with."""
     from edgesnn.controllers.evolution import FlightTask
-    from edgesnn.controllers.snn_controller import controller_spec
+    from edgesnn.controllers.snn_controller import controller_parameters, controller_spec
     from edgesnn.modelfile import load_model
 
     if not (np.isfinite(args.flight_weight) and args.flight_weight >= 0):
@@ -198,13 +198,13 @@ def _flight_task(args):
     if args.fly_with:
         model = load_model(args.fly_with)
         partner = (controller_spec(model).as_dict(),
-                   tuple(float(v) for v in model.metadata["controller"]["parameters"]))
+                   tuple(float(v) for v in controller_parameters(model)))
     return FlightTask(args.flight_weight, partner=partner)
 
 
 def _initial(init: str, spec):
     from edgesnn.controllers.network import ladder
-    from edgesnn.controllers.snn_controller import controller_spec
+    from edgesnn.controllers.snn_controller import controller_parameters, controller_spec
     from edgesnn.modelfile import load_model
 
     if init == "uniform":
@@ -214,7 +214,7 @@ def _initial(init: str, spec):
     model = load_model(init)
     if controller_spec(model) != spec:
         raise EdgesnnError(f"--init {init}: a {controller_spec(model)} controller, not {spec}")
-    return np.asarray(model.metadata["controller"]["parameters"], np.float64)
+    return controller_parameters(model)
 
 
 def _schedule(text: str) -> list[float]:
