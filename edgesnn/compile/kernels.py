@@ -44,6 +44,13 @@ def f_grouped(op, x, state):
     return y.reshape(x.shape[0], -1).astype(np.float32, copy=False), {}
 
 
+def f_block(op, x, state):
+    w = op.params["weight"]  # (blocks, out, in)
+    xb = x.reshape(x.shape[0], w.shape[0], w.shape[2]).transpose(1, 0, 2)
+    y = np.matmul(xb, w.transpose(0, 2, 1))  # (blocks, batch, out)
+    return y.transpose(1, 0, 2).reshape(x.shape[0], -1).astype(np.float32, copy=False), {}
+
+
 def f_lif(op, x, state):
     p = op.params
     s, v = lif_float(p["beta"], p["threshold"], op.attrs["reset"], state[op.name + ".v"], x)
@@ -87,7 +94,7 @@ def f_output(op, x, state):
 
 
 FLOAT_KERNELS: dict[str, Callable] = {
-    "affine": f_affine, "grouped": f_grouped, "lif": f_lif, "cuba_lif": f_cuba_lif,
+    "affine": f_affine, "grouped": f_grouped, "block": f_block, "lif": f_lif, "cuba_lif": f_cuba_lif,
     "adaptive_lif": f_adaptive_lif, "li": f_li, "threshold": f_threshold, "encoder": f_encoder,
     "output": f_output,
 }
@@ -112,22 +119,37 @@ def _lif_fixed(beta, threshold, reset, v, current, last_threshold=None):
     return (v > threshold).astype(np.int8), v
 
 
+def _int_matmul(x, op):
+    """Integer x @ W (the cached transposed weight). float64 BLAS gives the exact integer
+    result whenever every partial sum stays below 2**53 — bounded by max|x| times the
+    largest column sum of |W| — which is the usual case and much faster than numpy's
+    int64 loops; otherwise the int64 product."""
+    if x.size and float(np.abs(x).max()) * op.cache["weight_bound"] < 2.0 ** 53:
+        return np.matmul(x.astype(np.float64), op.cache["weight_t_f64"]).astype(np.int64)
+    return np.matmul(x, op.cache["weight_t64"])
+
+
 def _requantize(acc, op):
     """int64 accumulator → saturate to int32 → rescale per output channel."""
     return mul_q(saturate32(acc), op.params["multiplier"], op.params["shift"]).astype(np.int32)
 
 
 def q_affine(op, x, state):
-    acc = x @ op.cache["weight_t64"]
+    acc = _int_matmul(x, op)
     if "bias" in op.params:
         acc = acc + op.params["bias"]
     return _requantize(acc, op), {}
 
 
 def q_grouped(op, x, state):
-    wt = op.cache["weight_t64"]
-    acc = x.reshape(x.shape[0], -1, wt.shape[0]) @ wt
+    acc = _int_matmul(x.reshape(x.shape[0], -1, op.params["weight"].shape[1]), op)
     return _requantize(acc, op).reshape(x.shape[0], -1), {}
+
+
+def q_block(op, x, state):
+    blocks, _, width = op.params["weight"].shape
+    acc = _int_matmul(x.reshape(x.shape[0], blocks, width).transpose(1, 0, 2), op)
+    return _requantize(acc.transpose(1, 0, 2).reshape(x.shape[0], -1), op), {}
 
 
 def q_lif(op, x, state):
@@ -177,6 +199,6 @@ def q_output(op, x, state):
 
 
 FIXED_KERNELS: dict[str, Callable] = {
-    "affine": q_affine, "grouped": q_grouped, "lif": q_lif, "cuba_lif": q_cuba_lif,
+    "affine": q_affine, "grouped": q_grouped, "block": q_block, "lif": q_lif, "cuba_lif": q_cuba_lif,
     "adaptive_lif": q_adaptive_lif, "li": q_li, "threshold": q_threshold, "encoder": q_encoder, "output": q_output,
 }

@@ -11,13 +11,13 @@ import numpy as np
 from edgesnn.compile import fixed
 from edgesnn.compile.kernels import FIXED_KERNELS, FLOAT_KERNELS
 from edgesnn.errors import GraphError, InputError, QuantizationError
-from edgesnn.ir import (CONNECTIONS, LI, LIF, NEURONS, AdaptiveLIF, Affine, CubaLIF, Graph,
+from edgesnn.ir import (CONNECTIONS, LI, LIF, NEURONS, AdaptiveLIF, Affine, BlockLinear, CubaLIF, Graph,
                         GroupedLinear, Input, Linear, Output, SpikeEncoder, Threshold)
 
 State = dict[str, np.ndarray]
 Observer = Callable[[str, np.ndarray, np.ndarray, State], None]
 
-KIND = {Affine: "affine", Linear: "affine", GroupedLinear: "grouped", LIF: "lif",
+KIND = {Affine: "affine", Linear: "affine", GroupedLinear: "grouped", BlockLinear: "block", LIF: "lif",
         CubaLIF: "cuba_lif", AdaptiveLIF: "adaptive_lif", LI: "li", Threshold: "threshold", SpikeEncoder: "encoder",
         Output: "output", Input: "input"}
 FLOAT32, FIXED = "float32", "fixed"
@@ -49,7 +49,7 @@ class Op:
     params: dict[str, np.ndarray] = field(default_factory=dict)  # what goes to flash
     attrs: dict[str, Any] = field(default_factory=dict)
     state: tuple[str, ...] = ()  # per-op state buffers, each of width ``size``
-    cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # host-only views
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)  # host-only views
 
 
 @dataclass(frozen=True)
@@ -298,7 +298,7 @@ class _Lowering:
             else:
                 op.params = self._fixed_params(name, node)
                 if isinstance(node, CONNECTIONS):
-                    op.cache["weight_t64"] = op.params["weight"].T.astype(np.int64)
+                    op.cache.update(_matmul_cache(op.params["weight"]))
                 if isinstance(node, AdaptiveLIF):
                     op.cache["threshold_weight_t64"] = op.params["threshold_weight"].T.astype(np.int64)
             ops.append(op)
@@ -314,6 +314,11 @@ class _Lowering:
                        recurrent_sources=recurrent)
 
     def _fixed_params(self, name: str, node) -> dict[str, np.ndarray]:
+        if isinstance(node, BlockLinear):  # per output channel across all blocks
+            params = _quantize_weights(node.weight.reshape(-1, node.weight.shape[2]), None,
+                                       self.in_scale(name) or 1.0, self.out_scale(name))
+            params["weight"] = params["weight"].reshape(node.weight.shape)
+            return params
         if isinstance(node, CONNECTIONS):
             bias = node.bias if isinstance(node, Affine) else None
             return _quantize_weights(node.weight, bias, self.in_scale(name) or 1.0,
@@ -341,6 +346,13 @@ class _Lowering:
             thr = np.round(node.threshold.astype(np.float64) / self.q.scales[name])
             return {"threshold": np.clip(thr, fixed.INT32_MIN, fixed.INT32_MAX).astype(np.int32)}
         return {}
+
+
+def _matmul_cache(weight: np.ndarray) -> dict[str, np.ndarray | float]:
+    """Host-side views of an int8 weight (…, out, in) for the integer matmul kernels."""
+    wt = np.swapaxes(weight, -1, -2)
+    return {"weight_t64": wt.astype(np.int64), "weight_t_f64": wt.astype(np.float64),
+            "weight_bound": float(np.abs(wt.astype(np.int64)).sum(axis=-2).max())}
 
 
 def _needs_scale(node) -> bool:

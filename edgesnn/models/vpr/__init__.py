@@ -1,0 +1,1 @@
+"""Visual place recognition with ensembles of compact, region-specific SNN modules."""
