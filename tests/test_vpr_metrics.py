@@ -223,7 +223,7 @@ def test_bad_similarity_and_gt_raise_input_error():
         recall_at_n(SIM_4x4, ground_truth(4, 5, [0, 1, 2, 3]))
     with pytest.raises(InputError, match="shape"):
         precision_recall(SIM_4x4[:3], gt)
-    with pytest.raises(InputError, match="N >= 1"):
+    with pytest.raises(InputError, match="N must be >= 1"):
         recall_at_n(SIM_4x4, gt, ns=(0,))
     with pytest.raises(DataError, match="no query has a true match"):
         recall_at_n(SIM_4x4, np.zeros((4, 4), bool))

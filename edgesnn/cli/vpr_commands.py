@@ -90,8 +90,9 @@ def cmd_train(args) -> int:
     seconds = time.perf_counter() - start
     model = trained.to_model(removal=True)
     model.metadata["training_seconds"] = round(seconds, 1)
-    sample = reference.reshape(-1, reference.shape[2])[:: max(1, reference.shape[1] * reference.shape[0] // 256)]
-    model = edgesnn.quantize(model, sample[:, None, :])
+    # int8 scales from ~256 reference images spread over the route
+    flat = reference.reshape(-1, reference.shape[2])
+    model = edgesnn.quantize(model, flat[::max(1, len(flat) // 256), None, :])
     size = edgesnn.save(model, args.out)
     print(f"trained {args.systems} systems x {len(trained.systems[0].modules)} modules on "
           f"{trained.places} places in {seconds:.1f} s; removal threshold "

@@ -46,7 +46,8 @@ class FastConfig:
                   "batch": self.batch >= 1, "response": np.isfinite(self.response)}
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
-            raise InputError(f"invalid fast-module settings: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")
+            listed = ", ".join(f"{k}={getattr(self, k)!r}" for k in bad)
+            raise InputError(f"invalid fast-module settings: {listed}")
 
     def to_metadata(self) -> dict:
         return asdict(self)

@@ -98,15 +98,7 @@ def recall_at_n(similarity: np.ndarray, gt: np.ndarray,
     references is capped to it. Ties follow the module's rule (lower index first).
     """
     similarity, gt = _check_pair(similarity, gt)
-    wanted = []
-    for n in ns:
-        try:
-            n_int = operator.index(n)
-        except TypeError:
-            raise InputError(f"recall@N needs integer N; got {n!r}") from None
-        if n_int < 1:
-            raise InputError(f"recall@N needs N >= 1; got {n_int}")
-        wanted.append(n_int)
+    wanted = [_positive_int("recall@N's N", n) for n in ns]
     has_match = _queries_with_match(gt)
     rank = _first_correct_rank(similarity[has_match], gt[has_match])
     n_ref = similarity.shape[1]
@@ -172,12 +164,7 @@ def sad_similarity(query: np.ndarray, reference: np.ndarray, chunk: int = 256) -
             raise InputError(f"{name} must be numeric; got dtype {x.dtype}")
         if not np.all(np.isfinite(x)):
             raise InputError(f"{name} has NaN or inf values; clean the images first")
-    try:
-        chunk = operator.index(chunk)
-    except TypeError:
-        raise InputError(f"chunk must be an integer; got {chunk!r}") from None
-    if chunk < 1:
-        raise InputError(f"chunk must be >= 1; got {chunk}")
+    chunk = _positive_int("chunk", chunk)
 
     if reference.ndim == 3 and reference.shape[0] == 0:
         raise InputError("reference has no traverses; give at least one")
@@ -397,3 +384,13 @@ def _pyplot():
     matplotlib = require("matplotlib", "plot")
     matplotlib.use("Agg")  # no display on a robot or in CI
     return require("matplotlib.pyplot", "plot")
+
+
+def _positive_int(name: str, value) -> int:
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise InputError(f"{name} must be an integer; got {value!r}") from None
+    if value < 1:
+        raise InputError(f"{name} must be >= 1; got {value}")
+    return value

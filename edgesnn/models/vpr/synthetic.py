@@ -114,11 +114,12 @@ def make_world(places: int, seed: int = 0) -> World:
             block = ((rows - top) // pitch) * 97 + c // pitch
             lit_rank[:, seg][window] = _hash_uniform(seed, start, block)[window]
         else:  # trees: a bumpy crown
-            crown = horizon[seg] - (rng.uniform(4, 16) * np.sin(np.linspace(0.2, np.pi - 0.2, seg.stop - seg.start))
-                                    + rng.normal(0, 1.0, seg.stop - seg.start)).round().astype(int)
+            n = seg.stop - seg.start
+            crown = horizon[seg] - (rng.uniform(4, 16) * np.sin(np.linspace(0.2, np.pi - 0.2, n))
+                                    + rng.normal(0, 1.0, n)).round().astype(int)
             body = (rows >= crown) & (rows < horizon[seg])
             labels[:, seg][body] = TREE
-            albedo[:, seg][body] = (0.3 + 0.25 * rng.random((HEIGHT, seg.stop - seg.start)))[body]
+            albedo[:, seg][body] = (0.3 + 0.25 * rng.random((HEIGHT, n)))[body]
         start += width + int(rng.integers(0, 10))
 
     # ground: vegetation between horizon and road, road with dashed lane marks
