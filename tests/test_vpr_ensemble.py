@@ -125,6 +125,12 @@ def test_bad_inputs_are_rejected(route):
     bad[0, 0, 0] = np.nan
     with pytest.raises(InputError, match="NaN"):
         train_fast_module(bad, PRE.size, SMALL)
+    with pytest.raises(InputError, match="NaN"):  # caught before any worker starts
+        E.train_systems(bad, PRE, 1, 5, SMALL)
+    with pytest.raises(InputError, match="systems must be a positive integer"):
+        E.train_systems(reference, PRE, 0, 25, SMALL)
+    with pytest.raises(InputError, match="workers must be a positive integer"):
+        E.train_systems(reference, PRE, 1, 25, SMALL, workers=-1)
     with pytest.raises(InputError, match="settings"):
         FastConfig(rate=1.5)
     with pytest.raises(ModelFileError):
@@ -152,3 +158,9 @@ def test_vpr_commands_train_eval_query_end_to_end(tmp_path, capsys):
     assert main(["vpr", "query", str(REFERENCE_MODEL), str(image)]) == 1
     assert "not a place-recognition model" in capsys.readouterr().err
     assert main(["vpr", "eval", "--model", str(model), "--query", str(tmp_path / "nope")]) == 1
+    assert "no such folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["vpr", "train", "--reference", str(tmp_path / "empty"),
+                 "--out", str(tmp_path / "x.esnn")]) == 1
+    assert "no images" in capsys.readouterr().err
+    assert not (tmp_path / "x.esnn").exists()

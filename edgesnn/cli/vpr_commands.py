@@ -79,7 +79,7 @@ def cmd_train(args) -> int:
         queries, _ = images.load_query(args.calibration, pre)
         if len(queries) > reference.shape[1]:
             raise DataError(f"{args.calibration}: {len(queries)} calibration images "
-                                           f"but only {reference.shape[1]} places")
+                            f"but only {reference.shape[1]} places")
         gt = metrics.ground_truth(len(queries), reference.shape[1], np.arange(len(queries)))
         calibration = (queries, gt)
     start = time.perf_counter()
@@ -109,22 +109,23 @@ def _load(path: Path, backend: str):
 
     model = edgesnn.load_model(path)
     places, pre = place_metadata(model)
-    return model, get_backend(backend)(model), places, pre
+    return get_backend(backend)(model), places, pre
 
 
 def cmd_eval(args) -> int:
     from edgesnn.models.vpr import images, metrics
     from edgesnn.models.vpr.ensemble import similarity
 
-    model, program, places, pre = _load(args.model, args.backend)
+    program, places, pre = _load(args.model, args.backend)
     queries, names = images.load_query(args.query, pre)
     matches = None
     if args.ground_truth:
         matches = images.read_ground_truth(args.ground_truth, names, places)
     gt = metrics.ground_truth(len(queries), places, matches, args.tolerance)
+    ours = f"ensemble ({args.backend})"
     start = time.perf_counter()
-    sims = {f"ensemble ({args.backend})": similarity(program, queries, places)}
-    rate = {next(iter(sims)): len(queries) / (time.perf_counter() - start)}
+    sims = {ours: similarity(program, queries, places)}
+    rate = {ours: len(queries) / (time.perf_counter() - start)}
     if args.reference:
         reference = images.load_reference(args.reference, pre)
         start = time.perf_counter()
@@ -141,8 +142,7 @@ def cmd_eval(args) -> int:
     if args.plot:
         args.plot.mkdir(parents=True, exist_ok=True)
         metrics.plot_pr_curves(curves, args.plot / "pr-curve.png")
-        metrics.plot_similarity(next(iter(sims.values())), gt, args.plot / "similarity.png",
-                                title=next(iter(sims)))
+        metrics.plot_similarity(sims[ours], gt, args.plot / "similarity.png", title=ours)
         print(f"wrote {args.plot / 'pr-curve.png'} and {args.plot / 'similarity.png'}")
     return 0
 
@@ -151,12 +151,10 @@ def cmd_query(args) -> int:
     from edgesnn.models.vpr import images
     from edgesnn.models.vpr.ensemble import similarity
 
-    model, program, places, pre = _load(args.model, args.backend)
+    program, places, pre = _load(args.model, args.backend)
     x = images.load_images([args.image], pre)
     scores = similarity(program, x, places)[0]
-    names = model.metadata.get("place_names")
     print(f"{args.image}: best matches of {places} places")
     for rank, p in enumerate(np.argsort(-scores, kind="stable")[:max(1, args.top)], 1):
-        label = f" ({names[p]})" if names and p < len(names) else ""
-        print(f"  {rank}. place {p}{label}  score {scores[p]:.3f}")
+        print(f"  {rank}. place {p}  score {scores[p]:.3f}")
     return 0

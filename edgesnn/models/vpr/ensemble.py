@@ -34,7 +34,7 @@ from edgesnn.compile import Program
 from edgesnn.errors import InputError, ModelFileError
 from edgesnn.ir import Affine, BlockLinear, Graph, Input, Output, Threshold
 from edgesnn.modelfile import Model
-from edgesnn.models.vpr.fast import FastConfig, FastModule, train_fast_module
+from edgesnn.models.vpr.fast import FastConfig, FastModule, check_images, train_fast_module
 from edgesnn.models.vpr.metrics import recall_at_n
 from edgesnn.models.vpr.preprocess import Preprocessing
 
@@ -69,9 +69,11 @@ def train_systems(reference: np.ndarray, preprocessing: Preprocessing, systems: 
     """Train ``systems`` modular systems on ``reference`` (traverses, places, pixels).
     Modules are independent and train in parallel processes; results depend only on
     the seed, not on the number of workers."""
-    reference = np.asarray(reference, np.float32)
-    if reference.ndim != 3:
-        raise InputError(f"reference must be (traverses, places, pixels); got {reference.shape}")
+    # checked here, once, rather than in every worker after the pool has started
+    reference = check_images(reference, preprocessing.size)
+    for name, value in (("systems", systems), ("workers", 1 if workers is None else workers)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{name} must be a positive integer; got {value!r}")
     parts = regions(reference.shape[1], places_per_module)
     jobs = [(s, m) for s in range(systems) for m in range(len(parts))]
     args = [(reference[:, parts[m].start:parts[m].stop], preprocessing.size, config,
@@ -165,8 +167,7 @@ def choose_threshold(counts: np.ndarray, calibration_scores: np.ndarray, gt: np.
 def train_place_model(reference: np.ndarray, preprocessing: Preprocessing, *, systems: int = 3,
                       places_per_module: int = 1100, config: FastConfig = FastConfig(),
                       seed: int = 0, calibration: tuple[np.ndarray, np.ndarray] | None = None,
-                      workers: int | None = None, progress: bool = False,
-                      place_names: list[str] | None = None) -> "PlaceModel":
+                      workers: int | None = None, progress: bool = False) -> "PlaceModel":
     """Train an ensemble on ``reference`` (traverses, places, pixels) and choose the
     removal threshold on ``calibration`` = (queries (N, pixels), ground truth (N, places));
     without calibration data nothing is removed."""
@@ -178,7 +179,7 @@ def train_place_model(reference: np.ndarray, preprocessing: Preprocessing, *, sy
     if calibration is not None:
         queries, gt = calibration
         threshold = choose_threshold(counts, system_scores(trained, queries), gt, places)
-    return PlaceModel(trained, preprocessing, places, config, counts, threshold, seed, place_names)
+    return PlaceModel(trained, preprocessing, places, config, counts, threshold, seed)
 
 
 @dataclass
@@ -192,7 +193,6 @@ class PlaceModel:
     counts: np.ndarray            # (systems, outputs) responses on the reference route
     threshold: int | None         # removal threshold T (None: no removal)
     seed: int
-    place_names: list[str] | None = None
 
     @property
     def keep(self) -> np.ndarray:
@@ -210,7 +210,7 @@ class PlaceModel:
         graph = build_graph(self.systems, self.preprocessing.features, keep)
         metadata = {
             "name": "place-ensemble", "task": TASK, "places": self.places,
-            "place_names": self.place_names, "preprocessing": self.preprocessing.to_metadata(),
+            "preprocessing": self.preprocessing.to_metadata(),
             "module": self.config.to_metadata(), "systems": len(self.systems),
             "modules_per_system": len(self.systems[0].modules),
             "places_per_module": self.systems[0].places_per_module, "seed": self.seed,

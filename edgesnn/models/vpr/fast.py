@@ -96,7 +96,7 @@ def train_fast_module(images: np.ndarray, shape: tuple[int, int], config: FastCo
                       seed: int | np.random.SeedSequence = 0) -> FastModule:
     """Learn one region: ``images`` (traverses, places, pixels) in [0, 1], the same places
     in the same order in every traverse."""
-    images = _check_images(images, shape)
+    images = check_images(images, shape)
     rng = np.random.default_rng(seed)
     traverses, places, pixels = images.shape
     weight = receptive_fields(rng, config.features, shape, config.density, config.smoothing)
@@ -117,7 +117,8 @@ def train_fast_module(images: np.ndarray, shape: tuple[int, int], config: FastCo
     return FastModule(weight, threshold, readout)
 
 
-def _check_images(images: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def check_images(images: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Training images as float32 (traverses, places, pixels), or a clear InputError."""
     images = np.asarray(images)
     if images.ndim != 3 or 0 in images.shape:
         raise InputError(f"training images must be shaped (traverses, places, pixels); got {images.shape}")

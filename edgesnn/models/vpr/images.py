@@ -61,15 +61,23 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith(".")
 
 
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly in ``folder``, in natural name order."""
+def _is_image(path: Path) -> bool:
+    return _visible(path) and path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+
+
+def _folder(folder: str | Path) -> Path:
     folder = Path(folder)
     if not folder.exists():
         raise DataError(f"{folder}: no such folder")
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder")
-    images = [p for p in folder.iterdir()
-              if _visible(p) and p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    return folder
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files directly in ``folder``, in natural name order."""
+    folder = _folder(folder)
+    images = [p for p in folder.iterdir() if _is_image(p)]
     if not images:
         raise DataError(f"{folder}: no images (files ending in {', '.join(IMAGE_SUFFIXES)})")
     return sorted(images, key=lambda p: _natural_key(p.name))
@@ -128,14 +136,10 @@ def load_reference(folder: str | Path, preprocessing: Preprocessing) -> np.ndarr
     One traverse when the images are directly in ``folder``; otherwise one per
     subfolder (name order), all with the same number of images.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: no such folder" if not folder.exists()
-                        else f"{folder}: not a folder")
+    folder = _folder(folder)
     subfolders = sorted((p for p in folder.iterdir() if p.is_dir() and _visible(p)),
                         key=lambda p: _natural_key(p.name))
-    has_images = any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and _visible(p)
-                     for p in folder.iterdir())
+    has_images = any(_is_image(p) for p in folder.iterdir())
     if has_images and subfolders:
         raise DataError(f"{folder}: holds both images and subfolders; put the images of each "
                         f"traverse in its own subfolder, or remove the subfolders")

@@ -60,9 +60,9 @@ def ground_truth(n_query: int, n_reference: int,
     within ±k indices of a listed match, because neighbouring frames of a traverse show
     nearly the same place.
     """
-    n_query = _count(n_query, "n_query")
-    n_reference = _count(n_reference, "n_reference")
-    tolerance = _count(tolerance, "tolerance")
+    n_query = _integer("n_query", n_query, 0, DataError)
+    n_reference = _integer("n_reference", n_reference, 0, DataError)
+    tolerance = _integer("tolerance", tolerance, 0, DataError)
     gt = np.zeros((n_query, n_reference), dtype=bool)
     if matches is None:
         if n_query != n_reference:
@@ -98,7 +98,7 @@ def recall_at_n(similarity: np.ndarray, gt: np.ndarray,
     references is capped to it. Ties follow the module's rule (lower index first).
     """
     similarity, gt = _check_pair(similarity, gt)
-    wanted = [_positive_int("recall@N's N", n) for n in ns]
+    wanted = [_integer("recall@N's N", n, 1, InputError) for n in ns]
     has_match = _queries_with_match(gt)
     rank = _first_correct_rank(similarity[has_match], gt[has_match])
     n_ref = similarity.shape[1]
@@ -164,7 +164,7 @@ def sad_similarity(query: np.ndarray, reference: np.ndarray, chunk: int = 256) -
             raise InputError(f"{name} must be numeric; got dtype {x.dtype}")
         if not np.all(np.isfinite(x)):
             raise InputError(f"{name} has NaN or inf values; clean the images first")
-    chunk = _positive_int("chunk", chunk)
+    chunk = _integer("chunk", chunk, 1, InputError)
 
     if reference.ndim == 3 and reference.shape[0] == 0:
         raise InputError("reference has no traverses; give at least one")
@@ -255,13 +255,15 @@ def plot_similarity(similarity: np.ndarray, gt: np.ndarray, path: str | Path,
 # ---------------------------------------------------------------- helpers
 
 
-def _count(value: int, name: str) -> int:
+def _integer(name: str, value, minimum: int, error: type[Exception]) -> int:
+    """``value`` as an int >= ``minimum``, else ``error`` (sizes of a ground truth are
+    data problems, counts asked of a metric are input problems)."""
     try:
         value = operator.index(value)
     except TypeError:
-        raise DataError(f"{name} must be an integer; got {value!r}") from None
-    if value < 0:
-        raise DataError(f"{name} must be >= 0; got {value}")
+        raise error(f"{name} must be an integer; got {value!r}") from None
+    if value < minimum:
+        raise error(f"{name} must be >= {minimum}; got {value}")
     return value
 
 
@@ -385,12 +387,3 @@ def _pyplot():
     matplotlib.use("Agg")  # no display on a robot or in CI
     return require("matplotlib.pyplot", "plot")
 
-
-def _positive_int(name: str, value) -> int:
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise InputError(f"{name} must be an integer; got {value!r}") from None
-    if value < 1:
-        raise InputError(f"{name} must be >= 1; got {value}")
-    return value
