@@ -21,8 +21,6 @@ def synaptic_ops_per_sequence(program: Program, xs: np.ndarray) -> float:
             fan_out[op.name] = op.size
         elif op.kind == "grouped":
             fan_out[op.name] = op.params["weight"].shape[0]
-        elif op.kind == "block":
-            fan_out[op.name] = op.params["weight"].shape[1]
         elif op.kind == "encoder":
             fan_out[op.name] = op.attrs["population"]
     total = 0

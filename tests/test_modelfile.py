@@ -14,7 +14,7 @@ import pytest
 
 import edgesnn
 from edgesnn.errors import ModelFileError
-from edgesnn.ir import (LI, LIF, NODE_TYPES, AdaptiveLIF, Affine, BlockLinear, CubaLIF, Graph, GroupedLinear, Input, Linear,
+from edgesnn.ir import (LI, LIF, NODE_TYPES, AdaptiveLIF, Affine, CubaLIF, Graph, GroupedLinear, Input, Linear,
                         Output, SpikeEncoder, Threshold)
 from conftest import mixed_graph
 from edgesnn.modelfile import FORMAT_VERSION, MAGIC, from_bytes, to_bytes
@@ -129,11 +129,6 @@ def _g_lif(rng):
                  recurrent=[("lif", "rec")], dt=0.01)
 
 
-def _g_block(rng):
-    return Graph({"in": Input(12), "b": BlockLinear(_weights(rng, (3, 2, 4))), "out": Output(6)},
-                 [("in", "b"), ("b", "out")])
-
-
 def _g_cuba(rng):
     # a recurrent self-loop on the neuron itself
     return Graph({"in": Input(3), "fc": Affine(_weights(rng, (5, 3)), _weights(rng, 5)),
@@ -172,7 +167,7 @@ def _g_encoder(rng):
 
 
 GRAPHS = {"Input": _g_input, "Output": _g_output, "Affine": _g_affine, "Linear": _g_linear,
-          "GroupedLinear": _g_grouped, "BlockLinear": _g_block,
+          "GroupedLinear": _g_grouped,
           "LIF": _g_lif, "CubaLIF": _g_cuba, "AdaptiveLIF": _g_adaptive, "LI": _g_li, "Threshold": _g_threshold,
           "SpikeEncoder": _g_encoder}
 

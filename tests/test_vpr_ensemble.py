@@ -1,4 +1,4 @@
-"""Fast modules, modular systems, hyperactive-neuron removal, the compiled ensemble and
+"""View modules, modular systems, hyperactive-neuron removal, the compiled ensemble and
 the `edgesnn vpr` commands on a small synthetic route."""
 
 import numpy as np
@@ -10,12 +10,17 @@ from edgesnn.compile import compile_graph
 from edgesnn.errors import InputError, ModelFileError
 from edgesnn.models.vpr import ensemble as E
 from edgesnn.models.vpr import synthetic
-from edgesnn.models.vpr.fast import FastConfig, FastModule, train_fast_module
 from edgesnn.models.vpr.metrics import ground_truth, recall_at_n
 from edgesnn.models.vpr.preprocess import Preprocessing
+from edgesnn.models.vpr.views import (
+    ViewConfig,
+    ViewModule,
+    shift_images,
+    train_view_module,
+)
 
 PRE = Preprocessing()
-SMALL = FastConfig(features=256, epochs=4)
+SMALL = ViewConfig(shifts=2)
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +47,10 @@ def test_training_is_deterministic_per_seed_and_independent_of_workers(route):
     c = E.train_systems(reference, PRE, 2, 25, SMALL, seed=2, workers=1)
     for sa, sb in zip(a, b):
         for ma, mb in zip(sa.modules, sb.modules):
-            for k in ("weight", "threshold", "readout"):
-                np.testing.assert_array_equal(getattr(ma, k), getattr(mb, k))
-    assert not np.array_equal(a[0].modules[0].weight, c[0].modules[0].weight)
-    # the two systems of one run differ (different receptive fields)
-    assert not np.array_equal(a[0].modules[0].weight, a[1].modules[0].weight)
+            np.testing.assert_array_equal(ma.weight, mb.weight)
+    assert not all(np.array_equal(x.weight, y.weight) for x, y in zip(a[0].modules, c[0].modules))
+    # the systems of one run draw different viewpoint shifts
+    assert not all(np.array_equal(x.weight, y.weight) for x, y in zip(a[0].modules, a[1].modules))
 
 
 def test_regions_cover_the_route_with_a_short_last_region():
@@ -56,38 +60,58 @@ def test_regions_cover_the_route_with_a_short_last_region():
         E.regions(0, 25)
 
 
-def test_a_module_recognises_its_training_places(route):
+def test_shift_replicates_the_edges():
+    x = np.arange(9, dtype=np.float32).reshape(1, 9)  # 3x3: rows 0 1 2 / 3 4 5 / 6 7 8
+    np.testing.assert_array_equal(shift_images(x, (3, 3), 0, 1), [[1, 2, 2, 4, 5, 5, 7, 8, 8]])
+    np.testing.assert_array_equal(shift_images(x, (3, 3), -1, 0), [[0, 1, 2, 0, 1, 2, 3, 4, 5]])
+    np.testing.assert_array_equal(shift_images(x, (3, 3), 0, 0), x)
+
+
+def test_a_module_imprints_centred_unit_views_and_recognises_its_places(route):
     reference, query = route
-    module = train_fast_module(reference[:, :25], PRE.size, SMALL, seed=0)
-    assert set(np.unique(module.spikes(reference[0, :25]))) <= {0.0, 1.0}
-    r1 = np.mean(module.scores(reference[0, :25]).argmax(1) == np.arange(25))
-    assert r1 >= 0.9
+    module = train_view_module(reference[:, :25], PRE.size, SMALL, seed=0)
+    assert module.weight.shape == (2 * SMALL.shifts, 25, 784)
+    np.testing.assert_allclose(module.weight.sum(axis=2), 0, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(module.weight, axis=2), 1, rtol=1e-5)
+    assert np.mean(module.scores(query[:25]).argmax(1) == np.arange(25)) >= 0.8
+    # a flat view cannot be told from anything: its neuron stays silent instead of NaN
+    flat = train_view_module(np.full((1, 2, 784), 0.5, np.float32), PRE.size, ViewConfig(shifts=1))
+    np.testing.assert_array_equal(flat.weight, 0)
 
 
 def test_removal_rule_counts_responses_and_removes_at_or_above_t():
-    # one system, one module of 3 places, 2 features: hand-made responses
-    module = FastModule(weight=np.array([[1.0, 0.0], [0.0, 1.0]], np.float32),
-                        threshold=np.array([0.5, 0.5], np.float32),
-                        readout=np.array([[1.0, 1.0], [1.0, 0.0], [0.0, 0.2]], np.float32))
+    # one system, one module of 3 places with one view each; drives are x itself
+    module = ViewModule(np.eye(3, dtype=np.float32)[None])
     system = E.System([module], places_per_module=3)
-    images = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], np.float32)
-    # scores: [1,1,0], [1,0,.2], [2,1,.2], [0,0,0] → responses (> 0.5): neuron 0 on 3 images,
-    # neuron 1 on 2, neuron 2 on none
-    np.testing.assert_array_equal(E.response_counts([system], images, 0.5), [[3, 2, 0]])
-    model = E.PlaceModel([system], Preprocessing(size=(1, 2), patch=1), 3, FastConfig(),
-                         counts=np.array([[3, 2, 0]]), threshold=2, seed=0)
-    np.testing.assert_array_equal(model.keep, [[False, False, True]])
+    images = np.array([[3, 2, 1], [3, 1, 2], [1, 3, 2], [3, 2, 0]], np.float32)
+    # the 2 most driven neurons per image: {0,1}, {0,2}, {1,2}, {0,1}
+    np.testing.assert_array_equal(E.response_counts([system], images, 2, 3), [[[3, 3, 2]]])
+    model = E.PlaceModel([system], Preprocessing(size=(1, 3), patch=1), 3, ViewConfig(),
+                         counts=np.array([[[3, 3, 2]]]), threshold=3, seed=0)
+    np.testing.assert_array_equal(model.keep, [[[False, False, True]]])
     np.testing.assert_array_equal(model.removed_per_module(), [[2]])
+    # padding neurons (a short last region) never respond
+    padded = E.System([module, ViewModule(np.eye(3, dtype=np.float32)[None, :1])], 3)
+    counts = E.response_counts([padded], images, 2, 4)
+    assert counts.shape == (1, 1, 6) and counts[0, 0, 4:].sum() == 0
 
 
 def test_threshold_is_chosen_on_calibration_recall():
     # neuron 0 is hyperactive: it wins every query unless removed
-    scores = np.array([[[5.0, 1.0, 0.0], [5.0, 0.0, 1.0]]], np.float32)  # (systems, N, outputs)
-    counts = np.array([[9, 1, 1]])
+    drives = np.array([[5.0, 1.0, 0.0], [5.0, 0.0, 1.0]], np.float32)[:, None, None, :]
+    counts = np.array([[[9, 1, 1]]])
     gt = ground_truth(2, 3, [1, 2])
-    assert E.choose_threshold(counts, scores, gt, 3) == 9
+    assert E.choose_threshold(counts, drives, gt, 3) == 9
     # when removal cannot help, nothing is removed
-    assert E.choose_threshold(counts, scores, ground_truth(2, 3, [0, 0]), 3) is None
+    assert E.choose_threshold(counts, drives, ground_truth(2, 3, [0, 0]), 3) is None
+
+
+def test_place_score_is_the_best_view_summed_over_systems():
+    drives = np.array([[[[1.0, 4.0], [3.0, 0.0]], [[2.0, 2.0], [0.0, 5.0]]]])  # (1, 2, 2, 2)
+    np.testing.assert_array_equal(E.place_scores(drives, 2), [[3 + 2, 4 + 5]])
+    keep = np.ones((2, 2, 2), bool)
+    keep[1, 1, 1] = False
+    np.testing.assert_array_equal(E.place_scores(drives, 2, keep), [[5, 4 + 2]])
 
 
 def test_compiled_ensemble_equals_the_modules_and_int8_stays_close(trained, route):
@@ -95,36 +119,39 @@ def test_compiled_ensemble_equals_the_modules_and_int8_stays_close(trained, rout
     gt = ground_truth(60, 60)
     for removal in (False, True):
         model = trained.to_model(removal)
-        program = compile_graph(model.graph)
-        sim = E.similarity(program, query, 60)
-        keep = trained.keep if removal else np.ones_like(trained.keep)
-        expected = (E.system_scores(trained.systems, query) * keep[:, None]).sum(0)[:, :60]
+        layout, _ = E.place_metadata(model)
+        sim = E.similarity(compile_graph(model.graph), query, layout)
+        keep = trained.keep if removal else None
+        expected = E.place_scores(E.neuron_drives(trained.systems, query), 60, keep)
         # float sums in a different order: equal to rounding
-        np.testing.assert_allclose(sim, expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(sim, expected, rtol=1e-5, atol=1e-5)
     quantized = edgesnn.quantize(trained.to_model(), reference[0][:, None, :])
-    simq = E.similarity(compile_graph(quantized.graph, quantized.quantization), query, 60)
+    simq = E.similarity(compile_graph(quantized.graph, quantized.quantization), query, layout)
     assert abs(recall_at_n(simq, gt, (1,))[1] - recall_at_n(sim, gt, (1,))[1]) <= 0.05
     memory = compile_graph(quantized.graph, quantized.quantization).memory()
     assert memory.flash < compile_graph(quantized.graph).memory().flash / 3  # int8 vs float32
+    # one system of the ensemble is a model of its own
+    single = trained.to_model(removal=False, systems=1)
+    assert E.place_metadata(single)[0].systems == 1
 
 
 def test_the_ensemble_beats_one_of_its_systems(trained, route):
     _, query = route
     gt = ground_truth(60, 60)
-    scores = E.system_scores(trained.systems, query)
-    single = recall_at_n(scores[0][:, :60], gt, (1,))[1]
-    both = recall_at_n(scores.sum(0)[:, :60], gt, (1,))[1]
+    drives = E.neuron_drives(trained.systems, query)
+    single = recall_at_n(E.place_scores(drives[:, :1], 60), gt, (1,))[1]
+    both = recall_at_n(E.place_scores(drives, 60), gt, (1,))[1]
     assert both >= single
 
 
-def test_bad_inputs_are_rejected(route):
+def test_bad_inputs_are_rejected(route, trained):
     reference, _ = route
     with pytest.raises(InputError, match="pixels"):
-        train_fast_module(reference[:, :5, :100], PRE.size, SMALL)
+        train_view_module(reference[:, :5, :100], PRE.size, SMALL)
     bad = reference[:, :5].copy()
     bad[0, 0, 0] = np.nan
     with pytest.raises(InputError, match="NaN"):
-        train_fast_module(bad, PRE.size, SMALL)
+        train_view_module(bad, PRE.size, SMALL)
     with pytest.raises(InputError, match="NaN"):  # caught before any worker starts
         E.train_systems(bad, PRE, 1, 5, SMALL)
     with pytest.raises(InputError, match="systems must be a positive integer"):
@@ -132,9 +159,13 @@ def test_bad_inputs_are_rejected(route):
     with pytest.raises(InputError, match="workers must be a positive integer"):
         E.train_systems(reference, PRE, 1, 25, SMALL, workers=-1)
     with pytest.raises(InputError, match="settings"):
-        FastConfig(rate=1.5)
+        ViewConfig(shifts=10)  # only 9 shifts of ±1 px exist
     with pytest.raises(ModelFileError):
-        FastConfig.from_metadata({"features": 10, "colour": "blue"})
+        ViewConfig.from_metadata({"shifts": 2, "colour": "blue"})
+    model = trained.to_model()
+    model.metadata["views"] = 7
+    with pytest.raises(ModelFileError, match="does not fit"):
+        E.place_metadata(model)
 
 
 def test_vpr_commands_train_eval_query_end_to_end(tmp_path, capsys):
@@ -143,9 +174,9 @@ def test_vpr_commands_train_eval_query_end_to_end(tmp_path, capsys):
     assert main(["vpr", "synth", "--out", str(data), "--places", "40", "--seed", "2"]) == 0
     model = tmp_path / "places.esnn"
     assert main(["vpr", "train", "--reference", str(data / "reference"), "--out", str(model),
-                 "--places-per-module", "20", "--systems", "2", "--workers", "1"]) == 0
+                 "--places-per-module", "20", "--systems", "2", "--shifts", "2", "--workers", "1"]) == 0
     out = capsys.readouterr().out
-    assert "trained 2 systems x 2 modules on 40 places" in out
+    assert "trained 2 systems x 2 modules x 4 views on 40 places" in out
     assert main(["vpr", "eval", "--model", str(model), "--query", str(data / "query" / "dusk"),
                  "--reference", str(data / "reference"), "--backend", "numpy-int"]) == 0
     out = capsys.readouterr().out
@@ -153,6 +184,9 @@ def test_vpr_commands_train_eval_query_end_to_end(tmp_path, capsys):
     image = data / "query" / "dusk" / "00007.png"
     assert main(["vpr", "query", str(model), str(image), "--top", "2"]) == 0
     assert "1. place" in capsys.readouterr().out
+    assert main(["vpr", "train", "--reference", str(data / "reference"), "--out", str(model),
+                 "--shifts", "10"]) == 1
+    assert "invalid view-module settings" in capsys.readouterr().err
     # a model of another family, a missing folder: clear errors, exit code 1
     from edgesnn.models.reference import REFERENCE_MODEL
     assert main(["vpr", "query", str(REFERENCE_MODEL), str(image)]) == 1

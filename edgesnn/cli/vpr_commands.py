@@ -24,8 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = vpr.add_parser("train", help="train an ensemble of region-specific modules",
                        description="Train SYSTEMS modular systems (one module per region of "
-                                   "PLACES_PER_MODULE places) on the reference traverses, choose "
-                                   "the hyperactive-neuron threshold on --calibration queries, and "
+                                   "PLACES_PER_MODULE places; each remembers every reference view "
+                                   "of its places under SHIFTS small viewpoint shifts), choose the "
+                                   "hyperactive-neuron threshold on --calibration queries, and "
                                    "write one model file (float and int8).")
     t.add_argument("--reference", required=True, type=Path,
                    help="reference images, or one subfolder per traverse (same place order)")
@@ -34,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="query images of the first places, in place order, to choose the "
                         "removal threshold (without it nothing is removed)")
     t.add_argument("--systems", type=int, default=3, help="ensemble size (default 3)")
-    t.add_argument("--places-per-module", type=int, default=1100, help="region size (default 1100)")
+    t.add_argument("--places-per-module", type=int, default=275, help="region size (default 275)")
+    t.add_argument("--shifts", type=int, default=3,
+                   help="viewpoint shifts (of ±1 px) remembered per reference view (default 3)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--workers", type=int, default=None, help="training processes (default: cores)")
     t.set_defaults(func=cmd_train)
@@ -59,7 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_synth(args) -> int:
-    from edgesnn.models.vpr.synthetic import QUERY_CONDITIONS, REFERENCE_CONDITIONS, write_dataset
+    from edgesnn.models.vpr.synthetic import (
+        QUERY_CONDITIONS,
+        REFERENCE_CONDITIONS,
+        write_dataset,
+    )
     out = write_dataset(args.out, args.places, args.seed)
     print(f"wrote {args.places} places to {out}: reference/{{{','.join(REFERENCE_CONDITIONS)}}}, "
           f"query/{{{','.join(QUERY_CONDITIONS)}}}")
@@ -71,6 +78,7 @@ def cmd_train(args) -> int:
     from edgesnn.errors import DataError
     from edgesnn.models.vpr import ensemble, images, metrics
     from edgesnn.models.vpr.preprocess import Preprocessing
+    from edgesnn.models.vpr.views import ViewConfig
 
     pre = Preprocessing()
     reference = images.load_reference(args.reference, pre)
@@ -84,7 +92,8 @@ def cmd_train(args) -> int:
         calibration = (queries, gt)
     start = time.perf_counter()
     trained = ensemble.train_place_model(reference, pre, systems=args.systems,
-                                         places_per_module=args.places_per_module, seed=args.seed,
+                                         places_per_module=args.places_per_module,
+                                         config=ViewConfig(shifts=args.shifts), seed=args.seed,
                                          calibration=calibration, workers=args.workers,
                                          progress=True)
     seconds = time.perf_counter() - start
@@ -94,7 +103,8 @@ def cmd_train(args) -> int:
     flat = reference.reshape(-1, reference.shape[2])
     model = edgesnn.quantize(model, flat[::max(1, len(flat) // 256), None, :])
     size = edgesnn.save(model, args.out)
-    print(f"trained {args.systems} systems x {len(trained.systems[0].modules)} modules on "
+    print(f"trained {args.systems} systems x {len(trained.systems[0].modules)} modules x "
+          f"{trained.systems[0].modules[0].weight.shape[0]} views on "
           f"{trained.places} places in {seconds:.1f} s; removal threshold "
           f"{trained.threshold if trained.threshold is not None else 'none'}; removed per module "
           f"{trained.removed_per_module().tolist()}")
@@ -108,15 +118,16 @@ def _load(path: Path, backend: str):
     from edgesnn.models.vpr.ensemble import place_metadata
 
     model = edgesnn.load_model(path)
-    places, pre = place_metadata(model)
-    return get_backend(backend)(model), places, pre
+    layout, pre = place_metadata(model)
+    return get_backend(backend)(model), layout, pre
 
 
 def cmd_eval(args) -> int:
     from edgesnn.models.vpr import images, metrics
     from edgesnn.models.vpr.ensemble import similarity
 
-    program, places, pre = _load(args.model, args.backend)
+    program, layout, pre = _load(args.model, args.backend)
+    places = layout.places
     queries, names = images.load_query(args.query, pre)
     matches = None
     if args.ground_truth:
@@ -124,7 +135,7 @@ def cmd_eval(args) -> int:
     gt = metrics.ground_truth(len(queries), places, matches, args.tolerance)
     ours = f"ensemble ({args.backend})"
     start = time.perf_counter()
-    sims = {ours: similarity(program, queries, places)}
+    sims = {ours: similarity(program, queries, layout)}
     rate = {ours: len(queries) / (time.perf_counter() - start)}
     if args.reference:
         reference = images.load_reference(args.reference, pre)
@@ -151,10 +162,10 @@ def cmd_query(args) -> int:
     from edgesnn.models.vpr import images
     from edgesnn.models.vpr.ensemble import similarity
 
-    program, places, pre = _load(args.model, args.backend)
+    program, layout, pre = _load(args.model, args.backend)
     x = images.load_images([args.image], pre)
-    scores = similarity(program, x, places)[0]
-    print(f"{args.image}: best matches of {places} places")
+    scores = similarity(program, x, layout)[0]
+    print(f"{args.image}: best matches of {layout.places} places")
     for rank, p in enumerate(np.argsort(-scores, kind="stable")[:max(1, args.top)], 1):
         print(f"  {rank}. place {p}  score {scores[p]:.3f}")
     return 0

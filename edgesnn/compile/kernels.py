@@ -44,13 +44,6 @@ def f_grouped(op, x, state):
     return y.reshape(x.shape[0], -1).astype(np.float32, copy=False), {}
 
 
-def f_block(op, x, state):
-    w = op.params["weight"]  # (blocks, out, in)
-    xb = x.reshape(x.shape[0], w.shape[0], w.shape[2]).transpose(1, 0, 2)
-    y = np.matmul(xb, w.transpose(0, 2, 1))  # (blocks, batch, out)
-    return y.transpose(1, 0, 2).reshape(x.shape[0], -1).astype(np.float32, copy=False), {}
-
-
 def f_lif(op, x, state):
     p = op.params
     s, v = lif_float(p["beta"], p["threshold"], op.attrs["reset"], state[op.name + ".v"], x)
@@ -94,7 +87,7 @@ def f_output(op, x, state):
 
 
 FLOAT_KERNELS: dict[str, Callable] = {
-    "affine": f_affine, "grouped": f_grouped, "block": f_block, "lif": f_lif, "cuba_lif": f_cuba_lif,
+    "affine": f_affine, "grouped": f_grouped, "lif": f_lif, "cuba_lif": f_cuba_lif,
     "adaptive_lif": f_adaptive_lif, "li": f_li, "threshold": f_threshold, "encoder": f_encoder,
     "output": f_output,
 }
@@ -146,12 +139,6 @@ def q_grouped(op, x, state):
     return _requantize(acc, op).reshape(x.shape[0], -1), {}
 
 
-def q_block(op, x, state):
-    blocks, _, width = op.params["weight"].shape
-    acc = _int_matmul(x.reshape(x.shape[0], blocks, width).transpose(1, 0, 2), op)
-    return _requantize(acc.transpose(1, 0, 2).reshape(x.shape[0], -1), op), {}
-
-
 def q_lif(op, x, state):
     p = op.params
     s, v = _lif_fixed(p["beta"], p["threshold"], op.attrs["reset"], state[op.name + ".v"], x)
@@ -199,6 +186,6 @@ def q_output(op, x, state):
 
 
 FIXED_KERNELS: dict[str, Callable] = {
-    "affine": q_affine, "grouped": q_grouped, "block": q_block, "lif": q_lif, "cuba_lif": q_cuba_lif,
+    "affine": q_affine, "grouped": q_grouped, "lif": q_lif, "cuba_lif": q_cuba_lif,
     "adaptive_lif": q_adaptive_lif, "li": q_li, "threshold": q_threshold, "encoder": q_encoder, "output": q_output,
 }

@@ -11,13 +11,13 @@ import numpy as np
 from edgesnn.compile import fixed
 from edgesnn.compile.kernels import FIXED_KERNELS, FLOAT_KERNELS
 from edgesnn.errors import GraphError, InputError, QuantizationError
-from edgesnn.ir import (CONNECTIONS, LI, LIF, NEURONS, AdaptiveLIF, Affine, BlockLinear, CubaLIF, Graph,
+from edgesnn.ir import (CONNECTIONS, LI, LIF, NEURONS, AdaptiveLIF, Affine, CubaLIF, Graph,
                         GroupedLinear, Input, Linear, Output, SpikeEncoder, Threshold)
 
 State = dict[str, np.ndarray]
 Observer = Callable[[str, np.ndarray, np.ndarray, State], None]
 
-KIND = {Affine: "affine", Linear: "affine", GroupedLinear: "grouped", BlockLinear: "block", LIF: "lif",
+KIND = {Affine: "affine", Linear: "affine", GroupedLinear: "grouped", LIF: "lif",
         CubaLIF: "cuba_lif", AdaptiveLIF: "adaptive_lif", LI: "li", Threshold: "threshold", SpikeEncoder: "encoder",
         Output: "output", Input: "input"}
 FLOAT32, FIXED = "float32", "fixed"
@@ -314,11 +314,6 @@ class _Lowering:
                        recurrent_sources=recurrent)
 
     def _fixed_params(self, name: str, node) -> dict[str, np.ndarray]:
-        if isinstance(node, BlockLinear):  # per output channel across all blocks
-            params = _quantize_weights(node.weight.reshape(-1, node.weight.shape[2]), None,
-                                       self.in_scale(name) or 1.0, self.out_scale(name))
-            params["weight"] = params["weight"].reshape(node.weight.shape)
-            return params
         if isinstance(node, CONNECTIONS):
             bias = node.bias if isinstance(node, Affine) else None
             return _quantize_weights(node.weight, bias, self.in_scale(name) or 1.0,

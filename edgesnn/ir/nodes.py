@@ -10,9 +10,6 @@ of its incoming edges) to its output:
 - ``GroupedLinear(groups, weight)``: the same block W applied to each of ``groups``
                                     consecutive slices: y[g] = W I[g] (e.g. an LMU's
                                     Ā on every memory row, without a dense kron(I, Ā))
-- ``BlockLinear(weight)``:          a different block per slice, weight (blocks, out, in):
-                                    y[b] = W_b I[b] (block-diagonal without storing the
-                                    zeros, e.g. the place layers of region-specific modules)
 - ``LIF(beta, threshold, reset)``:  U_t = β U_{t-1} + I_t − S_{t-1} ϑ   (reset="subtract")
                                     U_t = (1 − S_{t-1}) (β U_{t-1} + I_t) (reset="zero")
                                     S_t = [U_t > ϑ]
@@ -187,28 +184,6 @@ class GroupedLinear(Node):
 
 
 @dataclass(eq=False)
-class BlockLinear(Node):
-    weight: np.ndarray  # (blocks, out per block, in per block)
-
-    def __post_init__(self):
-        arr = np.asarray(self.weight, dtype=np.float32)
-        if arr.ndim != 3 or 0 in arr.shape:
-            raise GraphError("BlockLinear.weight must be a non-empty 3-D array (blocks, out, in); "
-                             f"got shape {arr.shape}")
-        if not np.all(np.isfinite(arr)):
-            raise GraphError("BlockLinear.weight contains NaN or Inf")
-        self.weight = arr
-
-    @property
-    def in_size(self) -> int:
-        return self.weight.shape[0] * self.weight.shape[2]
-
-    @property
-    def out_size(self) -> int:
-        return self.weight.shape[0] * self.weight.shape[1]
-
-
-@dataclass(eq=False)
 class LIF(_Population):
     size: int
     beta: np.ndarray
@@ -325,7 +300,7 @@ class SpikeEncoder(Node):
 
 NODE_TYPES: dict[str, type[Node]] = {
     cls.__name__: cls
-    for cls in (Input, Output, Affine, Linear, GroupedLinear, BlockLinear, LIF, CubaLIF, AdaptiveLIF, LI,
+    for cls in (Input, Output, Affine, Linear, GroupedLinear, LIF, CubaLIF, AdaptiveLIF, LI,
                 Threshold, SpikeEncoder)
 }
 # Populations whose input current and state share one scale in fixed point.

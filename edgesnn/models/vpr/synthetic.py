@@ -9,7 +9,7 @@ do). A *condition* re-lights the surfaces (per-surface brightness and contrast,
 night lights, snow, a colour tint) and a *traverse* adds what changes on every
 drive: clouds, a few pixels of viewpoint shift, blur and sensor noise. The
 same place therefore looks different in every traverse, most of all at night,
-when the sky is black, façades are dark, windows and lamps glow, headlights
+when façades are dark under a faint city-glow sky, windows and lamps glow, headlights
 light the road and the image is noisy.
 
 Reference and query traverses share place order, so query ``i`` matches reference
@@ -62,9 +62,12 @@ CONDITIONS: dict[str, Condition] = {
                       tint=(1.1, 0.85, 0.7), noise=0.03, windows_lit=0.15, lamps=0.5),
     "snow": Condition(sky=0.9, gain=0.9, offset=0.05, gamma=0.9, clouds=0.1,
                       tint=(0.95, 1.0, 1.05), blur=1, noise=0.02, snow=0.8),
-    "night": Condition(sky=0.06, gain=0.3, offset=0.0, gamma=1.5, clouds=0.0,
-                       tint=(1.0, 0.9, 0.75), blur=1, noise=0.08, shift=3, windows_lit=0.35,
-                       lamps=1.0, headlights=0.5),
+    # the sky glows above the city (brighter than the unlit façades, as in urban night
+    # photos); a black sky would invert the skyline, which no appearance-based method
+    # survives
+    "night": Condition(sky=0.30, gain=0.3, offset=0.0, gamma=1.5, clouds=0.0,
+                       tint=(1.0, 0.9, 0.75), blur=1, noise=0.06, shift=3, windows_lit=0.35,
+                       lamps=1.0, headlights=0.4),
 }
 REFERENCE_CONDITIONS = ("day", "overcast")
 QUERY_CONDITIONS = ("dusk", "snow", "night")
