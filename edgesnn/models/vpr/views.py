@@ -38,14 +38,15 @@ class ViewConfig:
     response_rank: int = 10  # a neuron "responds" to an image when among its system's k most driven
 
     def __post_init__(self):
-        checks = {"max_shift": _int(self.max_shift) and self.max_shift >= 0,
-                  "shifts": _int(self.shifts) and 1 <= self.shifts <= (2 * self.max_shift + 1) ** 2,
+        shift_ok = _int(self.max_shift) and self.max_shift >= 0
+        limit = (2 * self.max_shift + 1) ** 2 if shift_ok else 0
+        checks = {"max_shift": shift_ok, "shifts": _int(self.shifts) and 1 <= self.shifts <= limit,
                   "response_rank": _int(self.response_rank) and self.response_rank >= 1}
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             listed = ", ".join(f"{k}={getattr(self, k)!r}" for k in bad)
-            raise InputError(f"invalid view-module settings: {listed} (shifts must be at most "
-                             f"(2·max_shift + 1)² = {(2 * self.max_shift + 1) ** 2} when valid)")
+            raise InputError(f"invalid view-module settings: {listed} (shifts: 1 to "
+                             "(2·max_shift + 1)², the pixel offsets that exist)")
 
     def to_metadata(self) -> dict:
         return asdict(self)
