@@ -122,7 +122,7 @@ def test_compiled_ensemble_equals_the_modules_and_int8_stays_close(trained, rout
         layout, _ = E.place_metadata(model)
         sim = E.similarity(compile_graph(model.graph), query, layout)
         keep = trained.keep if removal else None
-        expected = E.place_scores(E.neuron_drives(trained.systems, query), 60, keep)
+        expected = E.place_scores(E.neuron_drives(E.ensemble_weight(trained.systems), query), 60, keep)
         # float sums in a different order: equal to rounding
         np.testing.assert_allclose(sim, expected, rtol=1e-5, atol=1e-5)
     quantized = edgesnn.quantize(trained.to_model(), reference[0][:, None, :])
@@ -138,7 +138,7 @@ def test_compiled_ensemble_equals_the_modules_and_int8_stays_close(trained, rout
 def test_the_ensemble_beats_one_of_its_systems(trained, route):
     _, query = route
     gt = ground_truth(60, 60)
-    drives = E.neuron_drives(trained.systems, query)
+    drives = E.neuron_drives(E.ensemble_weight(trained.systems), query)
     single = recall_at_n(E.place_scores(drives[:, :1], 60), gt, (1,))[1]
     both = recall_at_n(E.place_scores(drives, 60), gt, (1,))[1]
     assert both >= single

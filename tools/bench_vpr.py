@@ -17,14 +17,15 @@ import time
 
 import numpy as np
 
-import edgesnn
 from edgesnn.backends import get_backend
+from edgesnn.modelfile import Model
 from edgesnn.models.vpr import metrics, synthetic
 from edgesnn.models.vpr.ensemble import (
-    PlaceModel,
     System,
+    build_graph,
     layout_of,
     place_metadata,
+    quantize_place_model,
     similarity,
     train_place_model,
 )
@@ -76,8 +77,6 @@ def main() -> None:
                                 config=ViewConfig(shifts=args.shifts), seed=args.seed,
                                 calibration=(calib, calib_gt), workers=args.workers, progress=True)
     training = time.perf_counter() - start
-    flat = reference.reshape(-1, reference.shape[2])
-    sample = flat[::max(1, len(flat) // 256)]  # int8 scales from ~256 reference images
 
     rows = []
     for name, model in (("ensemble + removal", trained.to_model(removal=True)),
@@ -85,7 +84,7 @@ def main() -> None:
                         ("one modular system", trained.to_model(removal=False, systems=1))):
         layout, _ = place_metadata(model)
         sim, rate_f = _rate(get_backend("numpy-float")(model), query, layout)
-        qmodel = edgesnn.quantize(model, sample[:, None, :])
+        qmodel = quantize_place_model(model, reference)
         sim_i, rate_i = _rate(get_backend("numpy-int")(qmodel), query, layout)
         rows.append((name, sim, sim_i, rate_f, rate_i))
     start = time.perf_counter()
@@ -110,9 +109,7 @@ def main() -> None:
     for k in sorted({max(1, modules // 4), max(1, modules // 2), modules}):
         part = [System(s.modules[:k], s.places_per_module) for s in trained.systems]
         places = min(args.places, k * args.places_per_module)
-        sub = PlaceModel(part, trained.preprocessing, places, trained.config,
-                         trained.counts[:, :, :k * args.places_per_module], None, args.seed)
-        model = sub.to_model(removal=False)
+        model = Model(build_graph(part))
         _, rate = _rate(get_backend("numpy-float")(model), query, layout_of(part, places))
         print(f"  {places:>6} places  {rate:>8.0f} queries/s  {rate * places:>12.3g} place-scores/s")
 

@@ -99,9 +99,7 @@ def cmd_train(args) -> int:
     seconds = time.perf_counter() - start
     model = trained.to_model(removal=True)
     model.metadata["training_seconds"] = round(seconds, 1)
-    # int8 scales from ~256 reference images spread over the route
-    flat = reference.reshape(-1, reference.shape[2])
-    model = edgesnn.quantize(model, flat[::max(1, len(flat) // 256), None, :])
+    model = ensemble.quantize_place_model(model, reference)
     size = edgesnn.save(model, args.out)
     print(f"trained {args.systems} systems x {len(trained.systems[0].modules)} modules x "
           f"{trained.systems[0].modules[0].weight.shape[0]} views on "

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgesnn import quantize
 from edgesnn.compile import Program
 from edgesnn.errors import InputError, ModelFileError
 from edgesnn.ir import Graph, Input, Linear, Output
@@ -139,10 +140,15 @@ def layout_of(systems: list[System], places: int) -> Layout:
     return Layout(len(systems), views, len(systems[0].modules) * systems[0].places_per_module, places)
 
 
+def ensemble_weight(systems: list[System]) -> np.ndarray:
+    """(systems, views, padded places, pixels): every template of the ensemble."""
+    return np.stack([system.weight() for system in systems])
+
+
 def build_graph(systems: list[System], keep: np.ndarray | None = None) -> Graph:
     """The ensemble as one graph; ``keep`` (systems, views, padded places) bool zeroes
     removed neurons."""
-    weight = np.stack([system.weight() for system in systems])
+    weight = ensemble_weight(systems)
     if keep is not None:
         weight *= keep[..., None]
     weight = weight.reshape(-1, weight.shape[-1])
@@ -150,9 +156,10 @@ def build_graph(systems: list[System], keep: np.ndarray | None = None) -> Graph:
                  [("in", "views"), ("views", "out")])
 
 
-def neuron_drives(systems: list[System], x: np.ndarray) -> np.ndarray:
-    """(N, systems, views, padded places) template-neuron drives, before removal."""
-    return np.einsum("svpd,nd->nsvp", np.stack([s.weight() for s in systems]), x, optimize=True)
+def neuron_drives(weight: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """(N, systems, views, padded places) template-neuron drives, before removal;
+    ``weight`` from ``ensemble_weight``."""
+    return np.einsum("svpd,nd->nsvp", weight, x, optimize=True)
 
 
 def place_scores(drives: np.ndarray, places: int, keep: np.ndarray | None = None) -> np.ndarray:
@@ -164,18 +171,20 @@ def place_scores(drives: np.ndarray, places: int, keep: np.ndarray | None = None
 
 
 def response_counts(systems: list[System], images: np.ndarray, rank: int, places: int,
-                    chunk: int = 256) -> np.ndarray:
+                    chunk: int = 256, weight: np.ndarray | None = None) -> np.ndarray:
     """(systems, views, padded places): for how many of ``images`` (N, pixels) — the
     whole reference route — each neuron is among its system's ``rank`` most driven
-    neurons (padding neurons never count)."""
+    neurons (padding neurons never count). ``weight``: ``ensemble_weight(systems)`` if
+    the caller has it already."""
     layout = layout_of(systems, places)
+    weight = ensemble_weight(systems) if weight is None else weight
     counts = np.zeros((layout.systems, layout.views * layout.padded_places), np.int64)
     real = np.zeros((layout.views, layout.padded_places), bool)
     real[:, :places] = True
     real = real.ravel()
     k = min(rank, int(real.sum()))
     for start in range(0, len(images), chunk):
-        d = neuron_drives(systems, images[start:start + chunk])
+        d = neuron_drives(weight, images[start:start + chunk])
         d = np.where(real, d.reshape(len(d), layout.systems, -1), -np.inf)
         top = np.argpartition(-d, k - 1, axis=2)[..., :k]
         for s in range(layout.systems):
@@ -207,12 +216,13 @@ def train_place_model(reference: np.ndarray, preprocessing: Preprocessing, *, sy
     trained = train_systems(reference, preprocessing, systems, places_per_module, config, seed,
                             workers, progress)
     places = reference.shape[1]
+    weight = ensemble_weight(trained)
     counts = response_counts(trained, reference.reshape(-1, reference.shape[2]),
-                             config.response_rank, places)
+                             config.response_rank, places, weight=weight)
     threshold = None
     if calibration is not None:
         queries, gt = calibration
-        threshold = choose_threshold(counts, neuron_drives(trained, queries), gt, places)
+        threshold = choose_threshold(counts, neuron_drives(weight, queries), gt, places)
     return PlaceModel(trained, preprocessing, places, config, counts, threshold, seed)
 
 
@@ -255,6 +265,13 @@ class PlaceModel:
                         if removal else None},
         }
         return Model(build_graph(chosen, keep), metadata=metadata)
+
+
+def quantize_place_model(model: Model, reference: np.ndarray) -> Model:
+    """The model with int8 scales calibrated on ~256 images spread over ``reference``
+    (traverses, places, pixels)."""
+    flat = reference.reshape(-1, reference.shape[-1])
+    return quantize(model, flat[::max(1, len(flat) // 256), None, :])
 
 
 def place_metadata(model: Model) -> tuple[Layout, Preprocessing]:
