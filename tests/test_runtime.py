@@ -1,6 +1,5 @@
 """The public runtime API, float-vs-fixed agreement, integer-only determinism."""
 
-import hashlib
 import json
 import os
 import subprocess
@@ -247,5 +246,6 @@ def test_demo_runs_end_to_end():
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     for text in ("lif-mlp-64-128-10", "numpy-float", "numpy-int", "median µs", "flash",
-                 "L2MU trained on synthetic IMU data", "windows correct"):
+                 "L2MU trained on synthetic IMU data", "windows correct",
+                 "place-ensemble", "R@1 SAD", "night"):
         assert text in out.stdout

@@ -198,3 +198,46 @@ def test_vpr_commands_train_eval_query_end_to_end(tmp_path, capsys):
                  "--out", str(tmp_path / "x.esnn")]) == 1
     assert "no images" in capsys.readouterr().err
     assert not (tmp_path / "x.esnn").exists()
+
+
+def _demo_route():
+    from edgesnn.models.reference import VPR_DEMO_ROUTE
+    world = synthetic.make_world(VPR_DEMO_ROUTE["places"], VPR_DEMO_ROUTE["seed"])
+    return world, VPR_DEMO_ROUTE["seed"]
+
+
+def test_shipped_demo_ensemble_recognises_its_route_in_float_and_int8():
+    from edgesnn.backends import get_backend
+    from edgesnn.models.reference import VPR_DEMO_MODEL
+    from edgesnn.models.vpr.metrics import sad_similarity
+
+    model = edgesnn.load_model(VPR_DEMO_MODEL)
+    layout, pre = E.place_metadata(model)
+    world, seed = _demo_route()
+    assert layout.places == world.places and model.quantization is not None
+    reference = synthetic.reference_traverses(world, seed, pre)
+    dusk = pre(synthetic.render(world, "dusk", seed=synthetic.traverse_seed(seed, "query", 0)))
+    gt = ground_truth(world.places, world.places)
+    recall = {b: recall_at_n(E.similarity(get_backend(b)(model), dusk, layout), gt, (1,))[1]
+              for b in ("numpy-float", "numpy-int")}
+    sad = recall_at_n(sad_similarity(dusk, reference), gt, (1,))[1]
+    assert recall["numpy-int"] >= 0.9 and recall["numpy-int"] >= sad
+    assert abs(recall["numpy-float"] - recall["numpy-int"]) <= 1 / world.places
+
+
+@pytest.mark.slow
+def test_make_vpr_demo_rebuilds_the_shipped_ensemble(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from edgesnn.models.reference import VPR_DEMO_MODEL
+
+    tool = Path(__file__).resolve().parents[1] / "tools" / "make_vpr_demo.py"
+    subprocess.run([sys.executable, str(tool), "--out", str(tmp_path / "demo.esnn")], check=True,
+                   capture_output=True)
+    rebuilt, shipped = edgesnn.load_model(tmp_path / "demo.esnn"), edgesnn.load_model(VPR_DEMO_MODEL)
+    assert rebuilt.metadata == shipped.metadata
+    assert rebuilt.quantization.scales == shipped.quantization.scales
+    np.testing.assert_array_equal(rebuilt.graph.nodes["views"].weight,
+                                  shipped.graph.nodes["views"].weight)

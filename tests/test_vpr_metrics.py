@@ -8,6 +8,7 @@ from edgesnn.models.vpr import metrics as vpr
 from edgesnn.models.vpr.metrics import (
     PrCurve,
     best_matches,
+    false_match_counts,
     ground_truth,
     plot_pr_curves,
     plot_similarity,
@@ -92,6 +93,17 @@ def test_recall_unequal_sizes():
     gt = ground_truth(5, 2, [0, 1, 1, 0, 1])
     # ranks 0, 1, 0, 1, 1 (tie: 0 before 1) -> @1 = 2/5, @5 capped to @2 = 5/5
     assert recall_at_n(sim, gt, ns=(1, 5)) == pytest.approx({1: 0.4, 5: 1.0})
+
+
+def test_false_match_counts_count_wrong_best_matches_per_reference():
+    # best matches 1, 1, 2, 0 (tie → lower index); correct references 0, 1, 0, 0
+    sim = np.array([[0.1, 0.9, 0.0], [0.2, 0.8, 0.1], [0.3, 0.1, 0.7], [0.5, 0.5, 0.2]])
+    counts = false_match_counts(sim, ground_truth(4, 3, [0, 1, 0, 0]))
+    np.testing.assert_array_equal(counts, [0, 1, 1])
+    # tolerance ±1: query 0's best (1) is next to its place (0) and counts as correct;
+    # query 2's best (2) is two away and stays wrong
+    np.testing.assert_array_equal(false_match_counts(sim, ground_truth(4, 3, [0, 1, 0, 0], 1)),
+                                  [0, 0, 1])
 
 
 def test_tolerance_widens_correctness():

@@ -35,8 +35,7 @@ from edgesnn.models.vpr.views import ViewConfig
 
 def _route(places: int, condition: str, seed: int, calibration: int):
     world = synthetic.make_world(places, seed)
-    reference = np.stack([preprocess(synthetic.render(world, c, synthetic.traverse_seed(seed, "reference", k)))
-                          for k, c in enumerate(synthetic.REFERENCE_CONDITIONS)])
+    reference = synthetic.reference_traverses(world, seed, Preprocessing())
     k = synthetic.QUERY_CONDITIONS.index(condition)
     query = preprocess(synthetic.render(world, condition, synthetic.traverse_seed(seed, "query", k)))
     # a traverse no query set uses: numbered after all query conditions
@@ -102,6 +101,14 @@ def main() -> None:
         r_i = f"{metrics.recall_at_n(sim_i, gt, (1,))[1]:>10.3f}" if sim_i is not None else f"{'-':>10}"
         q_i = f"{rate_i:>10.0f}" if rate_i is not None else f"{'-':>10}"
         print(f"{name:<24}{r[1]:>7.3f}{r[5]:>7.3f}{auc:>8.3f}{r_i}{rate_f:>11.0f}{q_i}")
+
+    # Are there hubs for removal to fix? A place's count: its busiest view per system,
+    # summed over systems, as the place score is built.
+    false = metrics.false_match_counts(rows[1][1], gt)
+    counts = trained.counts[:, :, :args.places].max(axis=1).sum(axis=0)
+    print(f"\nhubness (ensemble, no removal): {false.sum()} false best matches; the place taking "
+          f"most takes {false.max()}; correlation of a place's reference-route response count "
+          f"with its false matches {np.corrcoef(counts, false)[0, 1]:.2f}")
 
     # query cost is linear in the number of places: the first k modules of every system
     print("\nquery rate vs route length (ensemble, numpy-float)")

@@ -12,7 +12,13 @@ from edgesnn.backends import BACKENDS
 from edgesnn.compile import compile_graph
 from edgesnn.io import check_writable, load_sequences, save_sequences
 from edgesnn.modelfile import FORMAT_VERSION, Model, load_model, save
-from edgesnn.models.reference import L2MU_DEMO_MODEL, REFERENCE_INPUT, REFERENCE_MODEL
+from edgesnn.models.reference import (
+    L2MU_DEMO_MODEL,
+    REFERENCE_INPUT,
+    REFERENCE_MODEL,
+    VPR_DEMO_MODEL,
+    VPR_DEMO_ROUTE,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -259,6 +265,7 @@ def cmd_demo(args) -> int:
     print(format_table(bench_model(model, ["numpy-float", "numpy-int"], steps=args.steps,
                                    progress=True)))
     demo_activity_stream()
+    demo_place_recognition()
     return 0
 
 
@@ -285,3 +292,29 @@ def demo_activity_stream(subjects: int = 3, seed: int = 2024) -> None:
                   f"(confidence {decision.confidence:.2f})")
     print(f"  streamed {len(ds.x) * steps} samples on numpy-int, a decision every {steps}: "
           f"{correct}/{len(ds.x)} windows correct ({correct / len(ds.x):.1%})")
+
+
+def demo_place_recognition() -> None:
+    """Recognise every place of the shipped ensemble's synthetic route under each query
+    condition, beside the SAD baseline."""
+    from edgesnn.backends import get_backend
+    from edgesnn.models.vpr import metrics, synthetic
+    from edgesnn.models.vpr.ensemble import place_metadata, similarity
+
+    model = load_model(VPR_DEMO_MODEL)
+    layout, pre = place_metadata(model)
+    meta = model.metadata
+    places, seed = VPR_DEMO_ROUTE["places"], VPR_DEMO_ROUTE["seed"]
+    print(f"\n{meta['name']}: {layout.systems} systems x {meta['modules_per_system']} modules x "
+          f"{layout.views} views of {layout.places} places, synthetic route (seed {seed})")
+    world = synthetic.make_world(places, seed)
+    reference = synthetic.reference_traverses(world, seed, pre)
+    program = get_backend("numpy-int")(model)
+    gt = metrics.ground_truth(places, places)
+    print(f"  {'queries':<9}{'R@1 ensemble (numpy-int)':>26}{'R@1 SAD':>10}")
+    for k, condition in enumerate(synthetic.QUERY_CONDITIONS):
+        queries = pre(synthetic.render(world, condition,
+                                       seed=synthetic.traverse_seed(seed, "query", k)))
+        ours = metrics.recall_at_n(similarity(program, queries, layout), gt, (1,))[1]
+        sad = metrics.recall_at_n(metrics.sad_similarity(queries, reference), gt, (1,))[1]
+        print(f"  {condition:<9}{ours:>26.3f}{sad:>10.3f}")

@@ -16,6 +16,10 @@ REFERENCE_MODEL = Path(str(files("edgesnn") / "assets" / "reference-lif-64-128-1
 REFERENCE_INPUT = Path(str(files("edgesnn") / "assets" / "reference-input.npz"))
 # An L2MU trained on the synthetic IMU generator (rebuild with tools/make_l2mu_demo.py).
 L2MU_DEMO_MODEL = Path(str(files("edgesnn") / "assets" / "l2mu-synthetic.esnn"))
+# A place-recognition ensemble of the synthetic route with these settings (rebuild with
+# tools/make_vpr_demo.py); the demo re-renders the route's traverses from them.
+VPR_DEMO_MODEL = Path(str(files("edgesnn") / "assets" / "vpr-synthetic.esnn"))
+VPR_DEMO_ROUTE = {"places": 24, "seed": 0}
 
 
 def lif_mlp(sizes: Sequence[int] = (64, 128, 10), beta: float = 0.9, threshold: float = 1.0,

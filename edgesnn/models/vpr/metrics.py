@@ -89,6 +89,18 @@ def best_matches(similarity: np.ndarray) -> np.ndarray:
     return np.argmax(similarity, axis=1)  # argmax returns the first maximum: the tie rule
 
 
+def false_match_counts(similarity: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """(n_reference,) how many queries take each reference as a *wrong* best match.
+
+    The hubness diagnostic: hyperactive neurons show up as a few references taking
+    many false matches; without hubs the errors spread thinly over the route.
+    """
+    similarity, gt = _check_pair(similarity, gt)
+    best = best_matches(similarity)
+    wrong = ~gt[np.arange(len(best)), best]
+    return np.bincount(best[wrong], minlength=similarity.shape[1])
+
+
 def recall_at_n(similarity: np.ndarray, gt: np.ndarray,
                 ns: Iterable[int] = (1, 5, 10)) -> dict[int, float]:
     """Fraction of queries with a correct reference among their N most similar ones.

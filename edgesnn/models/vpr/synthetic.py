@@ -217,6 +217,13 @@ def write_dataset(out: str | Path, places: int, seed: int = 0,
     return out
 
 
+def reference_traverses(world: World, seed: int, preprocessing) -> np.ndarray:
+    """Features (traverses, places, features) of the reference traverses that
+    ``write_dataset`` writes for this world and seed, without going through files."""
+    return np.stack([preprocessing(render(world, name, seed=traverse_seed(seed, "reference", k)))
+                     for k, name in enumerate(REFERENCE_CONDITIONS)])
+
+
 def traverse_seed(seed: int, part: str, k: int) -> int:
     """A distinct, reproducible seed for the k-th reference or query traverse."""
     return seed * 1000 + (0 if part == "reference" else 500) + k
