@@ -37,6 +37,9 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
                     "float32 reference kernels in numpy"),
     "numpy-int": ("edgesnn.backends.numpy_ref", "prepare_fixed",
                   "bit-exact fixed-point reference kernels in numpy (needs a quantized model)"),
+    "c": ("edgesnn.backends.c_host", "prepare",
+          "the generated C, compiled on the host (needs a quantized model and a C compiler); "
+          "bit-exact with numpy-int"),
 }
 
 

@@ -6,10 +6,16 @@ import argparse
 import sys
 
 from edgesnn import __version__
-from edgesnn.cli import control_commands, har_commands, model_commands, vpr_commands
+from edgesnn.cli import (
+    control_commands,
+    export_commands,
+    har_commands,
+    model_commands,
+    vpr_commands,
+)
 from edgesnn.errors import EdgesnnError
 
-GROUPS = (model_commands, har_commands, control_commands, vpr_commands)
+GROUPS = (model_commands, export_commands, har_commands, control_commands, vpr_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -75,7 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "on the float and fixed-point backends, compare, benchmark "
                                    "beside snnTorch. 2) The shipped L2MU (trained on synthetic "
                                    "IMU data): classify a new synthetic sensor stream sample by "
-                                   "sample on the integer backend.")
+                                   "sample on the integer backend. 3) The shipped place-"
+                                   "recognition ensemble: recognise its synthetic route under "
+                                   "dusk, snow and night, beside SAD.")
     p.add_argument("--steps", "-n", type=_positive, default=2000, help="benchmark steps (2000)")
     p.set_defaults(func=cmd_demo)
 

@@ -1,0 +1,1 @@
+"""Exporters: an edgesnn model to other runtimes' formats (C source for MCUs)."""

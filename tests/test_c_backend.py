@@ -1,0 +1,162 @@
+"""The generated C (edgesnn export --target c, backend "c") against the numpy-int
+reference: outputs and every state buffer equal at every step, for the shipped models of
+all three families and for a graph of every node type; warning-free builds; errors."""
+
+import dataclasses
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from test_modelfile import GRAPHS
+
+import edgesnn
+from edgesnn.backends import get_backend
+from edgesnn.cli import main
+from edgesnn.controllers.snn_controller import SHIPPED_I, SHIPPED_PD
+from edgesnn.errors import BackendError, InputError
+from edgesnn.export.c import export_c, generate
+from edgesnn.modelfile import Model
+from edgesnn.models.reference import L2MU_DEMO_MODEL, REFERENCE_MODEL, VPR_DEMO_MODEL
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                                reason="no C compiler on this machine")
+
+SHIPPED = {"reference-lif": REFERENCE_MODEL, "l2mu": L2MU_DEMO_MODEL, "controller-pd": SHIPPED_PD,
+           "controller-i": SHIPPED_I, "vpr-ensemble": VPR_DEMO_MODEL}
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("EDGESNN_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+
+
+def assert_same_steps(model: Model, x: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Step numpy-int and c through int16 inputs (batch, T, n); every output and every
+    state buffer must be equal after every step. Returns the outputs and final state."""
+    ref, c = get_backend("numpy-int")(model), get_backend("c")(model)
+    s_ref, s_c = ref.init_state(x.shape[0]), c.init_state(x.shape[0])
+    ys = []
+    for t in range(x.shape[1]):
+        y_ref, s_ref = ref.step_int(s_ref, x[:, t])
+        y_c, s_c = c.step_int(s_c, x[:, t])
+        np.testing.assert_array_equal(y_c, y_ref, err_msg=f"output, step {t}")
+        assert s_c.keys() == s_ref.keys()
+        for name in s_ref:
+            assert s_c[name].dtype == s_ref[name].dtype
+            np.testing.assert_array_equal(s_c[name], s_ref[name], err_msg=f"{name}, step {t}")
+        ys.append(y_ref)
+    return np.stack(ys, 1), s_ref
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_models_are_bit_exact_with_numpy_int(name):
+    model = edgesnn.load_model(SHIPPED[name])
+    n = model.graph.nodes[model.graph.inputs()[0]].size
+    rng = np.random.default_rng(1)
+    # moderate inputs and full-range ones (which drive states onto the int32 rails)
+    x = np.concatenate([rng.integers(-3000, 3000, (2, 60, n)),
+                        rng.integers(-32768, 32768, (1, 60, n))]).astype(np.int16)
+    ys, state = assert_same_steps(model, x)
+    assert len(np.unique(ys)) > 1  # the outputs move: the comparison is not of constants
+    assert all(np.any(v != 0) for v in state.values())
+
+
+def _quantized(graph, rng) -> Model:
+    """The model-file test's graph of one node type, with its deliberately extreme
+    float weights (3e38, subnormals: a file-format test) made ordinary, quantized."""
+    nodes = {}
+    for name, node in graph.nodes.items():
+        ordinary = {f.name: np.where(np.abs(v) > 4, 0.5, v).astype(np.float32)
+                    for f in dataclasses.fields(node) if f.name in ("weight", "bias",
+                                                                      "threshold_weight")
+                    for v in [getattr(node, f.name)]}
+        nodes[name] = dataclasses.replace(node, **ordinary)
+    graph = dataclasses.replace(graph, nodes=nodes)
+    n = graph.nodes[graph.inputs()[0]].size
+    return edgesnn.quantize(Model(graph), rng.normal(0, 1, (4, 40, n)).astype(np.float32))
+
+
+@pytest.mark.parametrize("kind", GRAPHS)
+def test_every_node_type_is_bit_exact_with_numpy_int(kind):
+    rng = np.random.default_rng(7)
+    model = _quantized(GRAPHS[kind](rng), rng)
+    prog = get_backend("numpy-int")(model)
+    x = prog.quantize_input(3 * rng.normal(0, 1, (3, 80, prog.input_size)).astype(np.float32))
+    extreme = rng.choice(np.array([-32768, 32767], np.int16), (1, 80, prog.input_size))
+    ys, _ = assert_same_steps(model, np.concatenate([x, extreme]))
+    assert len(np.unique(ys)) > 1
+
+
+def test_run_over_a_sequence_equals_numpy_int_and_continues_from_state():
+    model = edgesnn.load_model(L2MU_DEMO_MODEL)
+    ref, c = get_backend("numpy-int")(model), get_backend("c")(model)
+    xs = np.random.default_rng(3).normal(0, 1, (2, 90, ref.input_size)).astype(np.float32)
+    y_ref, s_ref = ref.run(ref.init_state(2), xs[:, :50])
+    y_c, s_c = c.run(c.init_state(2), xs[:, :50])
+    np.testing.assert_array_equal(y_c, y_ref)
+    y_ref, s_ref = ref.run(s_ref, xs[:, 50:])
+    y_c, s_c = c.run(s_c, xs[:, 50:])
+    np.testing.assert_array_equal(y_c, y_ref)
+    for name in s_ref:
+        np.testing.assert_array_equal(s_c[name], s_ref[name])
+    # the float step API (quantize in, dequantize out) agrees too
+    y1, _ = c.step(c.init_state(), xs[0, 0])
+    np.testing.assert_array_equal(y1, ref.step(ref.init_state(), xs[0, 0])[0])
+
+
+def test_generated_sizes_match_the_program_memory():
+    model = edgesnn.load_model(L2MU_DEMO_MODEL)
+    code, mem = generate(model), get_backend("numpy-int")(model).memory()
+    assert code.flash == mem.flash and code.state == mem.state
+
+
+def _compilers():
+    return [cc for cc in ("gcc", "clang") if shutil.which(cc)]
+
+
+@pytest.mark.parametrize("kind", GRAPHS)
+def test_generated_c_compiles_without_warnings(kind, tmp_path):
+    rng = np.random.default_rng(0)
+    export_c(_quantized(GRAPHS[kind](rng), rng), tmp_path)
+    for cc in _compilers():
+        done = subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2",
+                               "-c", "model.c", "-o", f"model-{cc}.o"], cwd=tmp_path,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, f"{cc}: {done.stderr}"
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="no arm-none-eabi-gcc")
+def test_generated_c_compiles_for_cortex_m4(tmp_path):
+    export_c(edgesnn.load_model(L2MU_DEMO_MODEL), tmp_path)
+    done = subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-std=c99", "-Wall",
+                           "-Wextra", "-Werror", "-pedantic", "-O2", "-c", "model.c"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_export_command_writes_a_buildable_directory(tmp_path, capsys):
+    assert main(["export", str(SHIPPED_PD), "--target", "c", "--out", str(tmp_path / "pd")]) == 0
+    out = capsys.readouterr().out
+    assert "flash" in out and "model id 0x" in out
+    header = (tmp_path / "pd" / "model.h").read_text()
+    assert "void model_step(model_state_t *s, const int16_t *in, int32_t *out);" in header
+    assert (tmp_path / "pd" / "esnn_lif.h").exists()
+
+
+def test_float_model_is_refused_with_the_fix():
+    model = Model(GRAPHS["LIF"](np.random.default_rng(0)))
+    with pytest.raises(BackendError, match="quantize"):
+        get_backend("c")(model)
+
+
+def test_missing_compiler_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("CC", "no-such-compiler-xyz")
+    with pytest.raises(BackendError, match="C compiler"):
+        get_backend("c")(edgesnn.load_model(SHIPPED_PD))
+
+
+def test_inputs_outside_int16_are_refused():
+    c = get_backend("c")(edgesnn.load_model(SHIPPED_PD))
+    with pytest.raises(InputError, match="int16"):
+        c.step_int(c.init_state(), np.full((1, c.input_size), 40000, np.int32))
