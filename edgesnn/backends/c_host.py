@@ -90,20 +90,33 @@ class CProgram(Program):
         self._run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32]
         self._lib = lib  # keeps the library loaded
         self._lock = threading.Lock()  # the generated code's scratch buffers are static
+        self._last: tuple[np.ndarray, State] | None = None
         return self
+
+    def _pack(self, state: State) -> np.ndarray:
+        """The state as an array of model_state_t. A state this backend returned last
+        is still its packed buffer (its arrays are views of it): copied in one piece."""
+        last = self._last
+        if last is not None and len(state) == len(last[1]) and \
+                all(state.get(k) is v for k, v in last[1].items()):
+            return last[0].copy()
+        packed = np.zeros(len(next(iter(state.values()))) if state else 1, self._dtype)
+        for name in self._dtype.names or ():
+            packed[name] = state[name]
+        return packed
 
     def _c_run(self, state: State, xq: np.ndarray) -> tuple[np.ndarray, State]:
         """xq int16 (batch, T, inputs) → int32 (batch, T, outputs), the new state."""
         batch, steps = xq.shape[:2]
-        packed = np.zeros(batch, self._dtype)
-        for name in self._dtype.names or ():
-            packed[name] = state[name]
+        packed = self._pack(state) if state else np.zeros(batch, self._dtype)
         xq = np.ascontiguousarray(xq, np.int16)
         out = np.empty((batch, steps, self.output_size), np.int32)
         with self._lock:
             for b in range(batch):
                 self._run(packed[b:b + 1].ctypes.data, xq[b].ctypes.data, out[b].ctypes.data, steps)
-        return out, {name: packed[name].copy() for name in self._dtype.names or ()}
+            new = {name: packed[name] for name in self._dtype.names or ()}
+            self._last = (packed, new)
+        return out, new
 
     def core_step(self, state: State, x: np.ndarray, observe=None):
         if observe is not None:
