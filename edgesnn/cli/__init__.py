@@ -8,6 +8,7 @@ import sys
 from edgesnn import __version__
 from edgesnn.cli import (
     control_commands,
+    device_commands,
     export_commands,
     har_commands,
     model_commands,
@@ -15,7 +16,8 @@ from edgesnn.cli import (
 )
 from edgesnn.errors import EdgesnnError
 
-GROUPS = (model_commands, export_commands, har_commands, control_commands, vpr_commands)
+GROUPS = (model_commands, export_commands, device_commands, har_commands, control_commands,
+          vpr_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:
