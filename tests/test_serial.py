@@ -27,6 +27,7 @@ from edgesnn.serial.protocol import (
     REPLY,
     REQUESTS,
     CrcError,
+    DeviceError,
     ErrorCode,
     ErrorReply,
     Frame,
@@ -647,6 +648,7 @@ def test_fuzz_junk_between_requests_never_breaks_the_device(device, reference):
         errors += len(want)
         xs = random_inputs(rng, int(rng.integers(1, 8)), 64)
         if burst % 5 == 4:
+            device.stats()  # takes the sequence back from this test's own seqs (below)
             port.write(junk)  # Device's request starts with the delimiter that ends it
             np.testing.assert_array_equal(device.run(xs), np.stack([ref.step(x) for x in xs]))
             steps += len(xs)
@@ -673,3 +675,32 @@ def test_fuzz_junk_between_requests_never_breaks_the_device(device, reference):
             assert last.body == reply, f"burst {burst}"
     stats = device.stats()
     assert (stats.steps, stats.errors) == (steps, errors)
+
+
+@needs_toolchain
+def test_steps_run_only_in_sequence(device, reference):
+    """A STEP/RUN runs only with the seq after the last answered request's: a resent
+    (duplicate) or skipped-over request is refused, not run; HELLO/RESET/STATS resync."""
+    port, ref = device.port, Reference(reference)
+    x = random_inputs(np.random.default_rng(4), 3, 64)
+
+    def send(msg_type, seq, body=b""):
+        [frame] = exchange(port, b"\x00" + encode_frame(msg_type, seq, body), 1)
+        if frame.msg_type == MsgType.ERROR:
+            return ErrorReply.unpack(frame.body).code
+        return frame
+
+    assert send(MsgType.RESET, 0x7000).msg_type == MsgType.RESET | REPLY
+    first = send(MsgType.STEP, 0x7001, pack_step(x[0], 64))
+    assert first.body == pack_outputs(ref.step(x[0])[None])
+    assert send(MsgType.STEP, 0x7001, pack_step(x[1], 64)) == ErrorCode.OUT_OF_ORDER  # resent
+    assert send(MsgType.RUN, 0x7003, pack_run(x[1:2], 64)) == ErrorCode.OUT_OF_ORDER  # gap
+    stats = Stats.unpack(send(MsgType.STATS, 0x7100).body)
+    assert stats.steps == 1  # neither refused request ran
+    assert send(MsgType.STEP, 0x7101, pack_step(x[1], 64)).body == \
+        pack_outputs(ref.step(x[1])[None])
+    # Device's own seqs no longer follow: it is told, and a reset takes over
+    with pytest.raises(DeviceError, match="OUT_OF_ORDER"):
+        device.step(x[2])
+    device.reset()
+    np.testing.assert_array_equal(device.step(x[2]), Reference(reference).step(x[2]))

@@ -62,6 +62,7 @@ class ErrorCode(IntEnum):
     BAD_VERSION = 4
     BAD_LENGTH = 5    # length field ≠ bytes received, or a body of the wrong size for its type
     UNKNOWN_TYPE = 6  # not a type this side accepts (the device accepts requests only)
+    OUT_OF_ORDER = 7  # a STEP or RUN whose seq does not follow the last answered request's
 
 
 # ------------------------------------------------------------------------- errors
@@ -112,7 +113,9 @@ class DeviceError(ProtocolError):
 
     def __init__(self, code: int, request: str):
         name = ErrorCode(code).name if code in set(ErrorCode) else f"code {code}"
-        super().__init__(f"device rejected {request}: {name} (the request was not executed)")
+        hint = ("; a request was lost or another host drove the device: its state is not "
+                "what this host assumes — reset() and replay") if code == ErrorCode.OUT_OF_ORDER else ""
+        super().__init__(f"device rejected {request}: {name} (the request was not executed){hint}")
         self.code = code
 
 

@@ -23,6 +23,12 @@ static int32_t step_out[MODEL_OUTPUTS];
 static uint32_t steps;   /* since RESET or boot */
 static uint64_t cycles;  /* in model_step, since RESET or boot */
 static uint32_t errors;  /* ERROR replies since boot */
+/* STEP and RUN change the model state: one runs only if its seq follows the previous
+ * answered request's, so a lost request is reported instead of silently shifting the
+ * host's and the device's step counts apart, and a resent one never runs twice.
+ * HELLO, RESET and STATS are always answered and set the sequence. */
+static uint16_t next_seq;
+static int synced;
 
 /* Receive side: the COBS decoder runs byte by byte into rx. rx_len counts every decoded
  * byte of the frame, saturating one past the buffer so "too large" stays visible. */
@@ -118,9 +124,25 @@ static void timed_step(const uint8_t *in, uint8_t *out)
         put_u32(out + 4u * i, (uint32_t)step_out[i]);
 }
 
+/* A STEP or RUN runs only when its seq is the one expected; otherwise OUT_OF_ORDER. */
+static int in_sequence(uint8_t type, uint16_t seq)
+{
+    if (synced && seq == next_seq)
+        return 1;
+    send_error(ERR_OUT_OF_ORDER, type, seq);
+    return 0;
+}
+
+/* Answer a request that ran: it sets the seq the next STEP or RUN must carry. */
+static void answer(uint8_t type, uint16_t seq, uint32_t body_len)
+{
+    next_seq = (uint16_t)(seq + 1u);
+    synced = 1;
+    send((uint8_t)(type | MSG_REPLY), seq, body_len);
+}
+
 static void handle(uint8_t type, uint16_t seq, const uint8_t *body, uint32_t len)
 {
-    uint8_t reply = (uint8_t)(type | MSG_REPLY);
     uint32_t k, t;
     switch (type) {
     case MSG_HELLO:
@@ -134,7 +156,7 @@ static void handle(uint8_t type, uint16_t seq, const uint8_t *body, uint32_t len
         tx_body[11] = (uint8_t)NAME_LEN;
         for (t = 0; t < NAME_LEN; t++)
             tx_body[HELLO_FIXED + t] = (uint8_t)MODEL_NAME[t];
-        send(reply, seq, HELLO_FIXED + NAME_LEN);
+        answer(type, seq, HELLO_FIXED + NAME_LEN);
         return;
     case MSG_RESET:
         if (len != 0)
@@ -142,13 +164,15 @@ static void handle(uint8_t type, uint16_t seq, const uint8_t *body, uint32_t len
         model_reset(&model);
         steps = 0;
         cycles = 0;
-        send(reply, seq, 0);
+        answer(type, seq, 0);
         return;
     case MSG_STEP:
         if (len != 2u * MODEL_INPUTS)
             break;
+        if (!in_sequence(type, seq))
+            return;
         timed_step(body, tx_body);
-        send(reply, seq, 4u * MODEL_OUTPUTS);
+        answer(type, seq, 4u * MODEL_OUTPUTS);
         return;
     case MSG_RUN:
         if (len < 2)
@@ -160,9 +184,11 @@ static void handle(uint8_t type, uint16_t seq, const uint8_t *body, uint32_t len
             send_error(ERR_TOO_LARGE, type, seq);
             return;
         }
+        if (!in_sequence(type, seq))
+            return;
         for (t = 0; t < k; t++)
             timed_step(body + 2u + 2u * t * MODEL_INPUTS, tx_body + 4u * t * MODEL_OUTPUTS);
-        send(reply, seq, 4u * k * MODEL_OUTPUTS);
+        answer(type, seq, 4u * k * MODEL_OUTPUTS);
         return;
     case MSG_STATS:
         if (len != 0)
@@ -171,7 +197,7 @@ static void handle(uint8_t type, uint16_t seq, const uint8_t *body, uint32_t len
         put_u32(tx_body + 4, (uint32_t)cycles);
         put_u32(tx_body + 8, (uint32_t)(cycles >> 32));
         put_u32(tx_body + 12, errors);
-        send(reply, seq, 16);
+        answer(type, seq, 16);
         return;
     default:
         send_error(ERR_UNKNOWN_TYPE, type, seq);
@@ -223,6 +249,7 @@ static void rx_clear(void)
 
 void protocol_init(void)
 {
+    synced = 0;
     model_reset(&model);
     steps = 0;
     cycles = 0;

@@ -36,7 +36,8 @@ enum protocol_error_code {
     ERR_TOO_LARGE = 3,   /* over PROTOCOL_MAX_FRAME, or a RUN whose reply would be */
     ERR_BAD_VERSION = 4,
     ERR_BAD_LENGTH = 5,  /* length field != bytes received, or wrong body size for the type */
-    ERR_UNKNOWN_TYPE = 6 /* not a request type */
+    ERR_UNKNOWN_TYPE = 6, /* not a request type */
+    ERR_OUT_OF_ORDER = 7  /* a STEP or RUN whose seq is not the previous answered request's + 1 */
 };
 
 /* Reset the model, the counters and the frame decoder. Call once before feeding. */
