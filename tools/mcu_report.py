@@ -9,8 +9,9 @@
 - instructions per step: callgrind on the host build of the same C (x86-64, gcc -O2),
   counted inside model_step only;
 - per-step latency, batch 1: the generated C natively (no Python), the ``c`` backend
-  from Python (ctypes), numpy-int and numpy-float, and snnTorch where it can express
-  the model — as ratios to numpy-int.
+  from Python (ctypes), numpy-int and numpy-float, and PyTorch where the model has a
+  PyTorch form (the L2MU's training network; snnTorch for feed-forward LIF layers) —
+  as ratios to numpy-int.
 
 Needs gcc and make; arm-none-eabi-gcc + newlib for the image sizes and valgrind for the
 instruction counts (columns show "-" without them).
@@ -27,9 +28,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 import edgesnn
-from edgesnn.bench import SNNTORCH, bench_model
+from edgesnn.bench import bench_model, snntorch_stepper, time_steps
 from edgesnn.controllers.snn_controller import SHIPPED_I, SHIPPED_PD
+from edgesnn.errors import EdgesnnError
 from edgesnn.models.reference import L2MU_DEMO_MODEL, REFERENCE_MODEL, VPR_DEMO_MODEL
 from edgesnn.serial.targets import build, image_size, missing_tools
 
@@ -64,6 +68,22 @@ def native_us_per_step(bench: Path) -> float:
     return max(best, 0.0) / (long - short) * 1e6
 
 
+def pytorch_us(model, steps: int) -> tuple[float, str] | None:
+    """Median µs per step of the model's PyTorch form, if it has one here: the L2MU's
+    training network, or snnTorch for feed-forward LIF layers."""
+    try:
+        if "l2mu" in model.metadata:
+            from edgesnn.models.l2mu_train import torch_stepper
+            step, label = torch_stepper(model)[1], "L2MU in PyTorch"
+        else:
+            step, label = snntorch_stepper(model.graph), "snnTorch"
+    except (ImportError, EdgesnnError):
+        return None
+    n = model.graph.nodes[model.graph.inputs()[0]].size
+    xs = np.random.default_rng(0).normal(size=(steps + 200, n)).astype(np.float32)
+    return float(np.median(time_steps(step, xs, 200))) / 1e3, label
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000, help="timed steps per backend")
@@ -78,16 +98,15 @@ def main() -> None:
             instructions = instructions_per_step(bench)
             native = native_us_per_step(bench)
         timed = {r.backend: r.median_us for r in bench_model(
-            model, ["c", "numpy-int", "numpy-float"], steps=args.steps, compare_snntorch=True)}
-        rows.append((name, info, image, instructions, native, timed))
+            model, ["c", "numpy-int", "numpy-float"], steps=args.steps, compare_snntorch=False)}
+        rows.append((name, info, image, instructions, native, timed, pytorch_us(model, args.steps)))
         print(f"measured {name}", flush=True)
 
     table = [["model", "flash B", "RAM B", "instr/step", "C native µs", "c (ctypes)", "numpy-int",
-              "numpy-float", "snnTorch"]]
-    for name, info, image, instructions, native, timed in rows:
+              "numpy-float", "PyTorch"]]
+    for name, info, image, instructions, native, timed, torch in rows:
         model_ram = info["state_bytes"] + info["scratch_bytes"]
         base = timed["numpy-int"]
-        torch = timed.get(SNNTORCH, float("nan"))
         table.append([
             name,
             f"{info['flash_bytes']:,} / " + (f"{image['flash']:,}" if image else "-"),
@@ -97,7 +116,7 @@ def main() -> None:
             f"{timed['c']:.1f} ({base / timed['c']:.1f}×)",
             f"{base:.1f} (1×)",
             f"{timed['numpy-float']:.1f} ({base / timed['numpy-float']:.1f}×)",
-            "-" if math.isnan(torch) else f"{torch:.0f} ({base / torch:.2f}×)",
+            "-" if torch is None else f"{torch[0]:.0f} ({base / torch[0]:.2f}×) {torch[1]}",
         ])
     widths = [max(len(r[k]) for r in table) for k in range(len(table[0]))]
     print("\nCortex-M4 bytes (model alone / whole firmware image) and cost per step (batch 1)")

@@ -217,28 +217,15 @@ def _window_latency(step, reset, xs: np.ndarray, windows: int = 5) -> float:
 
 def _torch_latency(model: Model, xs: np.ndarray) -> dict | None:
     """The same trained L2MU stepped in PyTorch one sample at a time, when torch is there."""
-    meta = model.metadata.get("l2mu")
-    if meta is None:
+    if model.metadata.get("l2mu") is None:
         return None
     try:
         import torch
 
-        from edgesnn.models.l2mu import L2MUConfig, params_from_graph
-        from edgesnn.models.l2mu_train import L2MUNet
+        from edgesnn.models.l2mu_train import torch_stepper
     except (ImportError, EdgesnnError):
         return None
-    cfg = L2MUConfig(**{k: v for k, v in meta.items() if k != "family"})
-    net = L2MUNet(cfg, params_from_graph(cfg, model.graph)).eval()
-    torch.set_num_threads(1)
-    state = {"s": None}
-
-    def reset():
-        state["s"] = net.init_state(1)
-
-    @torch.no_grad()
-    def step(sample):
-        _, state["s"] = net.step(state["s"], torch.from_numpy(sample[None]))
-
+    reset, step = torch_stepper(model)
     return {"backend": f"pytorch {torch.__version__.split('+')[0]}",
             "window_ms": _window_latency(step, reset, xs.astype(np.float32))}
 

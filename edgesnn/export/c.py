@@ -31,7 +31,8 @@ from edgesnn.compile.program import Op, Source
 from edgesnn.errors import BackendError
 from edgesnn.modelfile import Model
 
-RUNTIME_HEADERS = ("esnn_fixed.h", "esnn_affine.h", "esnn_lif.h", "esnn_li.h", "esnn_encoder.h")
+RUNTIME_HEADERS = ("esnn_fixed.h", "esnn_affine.h", "esnn_lif.h", "esnn_cuba_lif.h", "esnn_li.h",
+                   "esnn_encoder.h")
 _C_TYPE = {np.dtype(np.int8): "int8_t", np.dtype(np.int16): "int16_t",
            np.dtype(np.int32): "int32_t"}
 _RESET = {"subtract": "ESNN_RESET_SUBTRACT", "zero": "ESNN_RESET_ZERO"}

@@ -23,6 +23,7 @@ The robust recipe (specs/l2mu.md measured the published one spreading 22–97 %)
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -149,6 +150,28 @@ class L2MUNet(torch.nn.Module):
         return {name: t.detach().cpu().numpy().astype(np.float32).copy()
                 for name, t in list(self.named_parameters()) + list(self.named_buffers())
                 if name not in skip}
+
+
+def torch_stepper(model) -> tuple[Callable[[], None], Callable[[np.ndarray], None]]:
+    """(reset, step) running a trained L2MU model file in PyTorch one sample at a time
+    (one thread, no grad), for latency comparisons."""
+    from edgesnn.models.l2mu import params_from_graph
+
+    meta = {k: v for k, v in model.metadata["l2mu"].items() if k != "family"}
+    cfg = L2MUConfig(**meta)
+    net = L2MUNet(cfg, params_from_graph(cfg, model.graph)).eval()
+    torch.set_num_threads(1)
+    state = {"s": None}
+
+    def reset() -> None:
+        state["s"] = net.init_state(1)
+
+    @torch.no_grad()
+    def step(sample: np.ndarray) -> None:
+        _, state["s"] = net.step(state["s"], torch.from_numpy(np.asarray(sample, np.float32)[None]))
+
+    reset()
+    return reset, step
 
 
 @dataclass
