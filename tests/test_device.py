@@ -47,20 +47,16 @@ def assert_device_matches_numpy_int(model, port: str, steps: int = 40) -> None:
     assert len(np.unique(got)) > 1
 
 
-@needs("host")
-@pytest.mark.parametrize("family", FAMILIES)
-def test_host_device_is_bit_exact_with_numpy_int(family, tmp_path):
-    model = edgesnn.load_model(FAMILIES[family])
-    with serve(model, "host", tmp_path) as (port, _):
-        assert_device_matches_numpy_int(model, port)
+DEVICES = [pytest.param("host", marks=needs("host")),
+           pytest.param("qemu", marks=[needs("qemu"), pytest.mark.slow])]
 
 
-@pytest.mark.slow
-@needs("qemu")
+@pytest.mark.parametrize("target", DEVICES)
 @pytest.mark.parametrize("family", FAMILIES)
-def test_qemu_cortex_m4_device_is_bit_exact_with_numpy_int(family, tmp_path):
+def test_device_is_bit_exact_with_numpy_int(family, target, tmp_path):
+    """host: the POSIX build on a pty; qemu: the Cortex-M4 image on mps2-an386."""
     model = edgesnn.load_model(FAMILIES[family])
-    with serve(model, "qemu", tmp_path) as (port, _):
+    with serve(model, target, tmp_path) as (port, _):
         assert_device_matches_numpy_int(model, port)
 
 

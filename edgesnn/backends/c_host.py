@@ -26,10 +26,10 @@ from edgesnn.compile import Program, State
 from edgesnn.errors import BackendError, InputError
 from edgesnn.export.c import (
     RUNTIME_HEADERS,
-    export_c,
     fixed_program,
     generate,
     runtime_dir,
+    write_c,
 )
 from edgesnn.modelfile import Model
 
@@ -62,7 +62,7 @@ def build(model: Model) -> Path:
         return lib
     lib.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=lib.parent.parent) as tmp:
-        export_c(model, tmp)
+        write_c(code, tmp)
         out = Path(tmp) / "model.so"
         done = subprocess.run([*cc, *CFLAGS, "model.c", "-o", str(out)], cwd=tmp,
                               capture_output=True, text=True)

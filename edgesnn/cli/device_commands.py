@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEDULE = "0.5,1.0,1.5,1.0,0.5"
+from edgesnn.cli.control_commands import SCHEDULE
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -68,7 +68,10 @@ def generate(model: Model) -> CSource:
 def export_c(model: Model, out_dir: str | Path) -> dict:
     """Write model.h, model.c and the runtime headers to ``out_dir``; returns what was
     written (files, bytes of flash/state/scratch, the model id)."""
-    code = generate(model)
+    return write_c(generate(model), out_dir)
+
+
+def write_c(code: CSource, out_dir: str | Path) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.h").write_text(code.header)
@@ -114,6 +117,7 @@ class _Generator:
         self.scratch = 0
         field_names: set[str] = set()
         self.fields = {name: c_name(name, field_names) for name, _, _ in program.state_layout()}
+        self.field_type = {name: _C_TYPE[np.dtype(d)] for name, _, d in program.state_layout()}
         self.max_in = max([1] + [self._input_width(op) for op in program.ops])
         self.max_acc = 1
 
@@ -135,8 +139,8 @@ class _Generator:
 
     def source_value(self, src: Source) -> tuple[str, str]:
         if src.recurrent:
-            dtype = _C_TYPE[np.dtype(self.p._prev_dtype[src.name])]
-            return f"s->{self.fields[src.name + '.prev']}", dtype
+            field = src.name + ".prev"
+            return f"s->{self.fields[field]}", self.field_type[field]
         return self.value(src.name)
 
     def _input_width(self, op: Op) -> int:
@@ -193,7 +197,7 @@ class _Generator:
         x = self.gather(op)
         y = self.out_buffer(op)
         n = f"{op.size}u"
-        reset = _RESET.get(op.attrs.get("reset", "subtract"))
+        reset = _RESET[op.attrs.get("reset", "subtract")]
         if op.kind == "lif":
             beta, thr = self.const(op, "beta", p["beta"]), self.const(op, "threshold", p["threshold"])
             self.body.append(f"    esnn_lif({beta}, {thr}, {reset}, {self.state(op, 'v')}, {x}, {y}, {n});")
@@ -258,10 +262,9 @@ class _Generator:
                 self.emit_op(op)
         for name in self.p.recurrent_sources:
             expr, _ = self.value(name)
-            field = self.fields[name + ".prev"]
-            ctype = _C_TYPE[np.dtype(self.p._prev_dtype[name])]
+            field = name + ".prev"
             self.body.append(f"    for (uint32_t k = 0; k < {self.ops[name].size}u; ++k)\n"
-                             f"        s->{field}[k] = ({ctype}){expr}[k];")
+                             f"        s->{self.fields[field]}[k] = ({self.field_type[field]}){expr}[k];")
         self.scratch += 8 * (self.max_in + self.max_acc)
         source = self._source()
         model_id = int.from_bytes(hashlib.sha256(source.encode()).digest()[:4], "little")
