@@ -40,6 +40,17 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
     "c": ("edgesnn.backends.c_host", "prepare",
           "the generated C, compiled on the host (needs a quantized model and a C compiler); "
           "bit-exact with numpy-int"),
+    "onnx": ("edgesnn.backends.onnx_rt", "prepare_float",
+             "the float32 ONNX export run by onnxruntime (extra 'onnx')"),
+    "onnx-int": ("edgesnn.backends.onnx_rt", "prepare_int",
+                 "the integer ONNX export run by onnxruntime, bit-exact with numpy-int "
+                 "(extra 'onnx')"),
+    "tflite": ("edgesnn.backends.tflite_rt", "prepare_float",
+               "the float32 TFLite export run by LiteRT (extra 'tflite')"),
+    "tflite-int8": ("edgesnn.backends.tflite_rt", "prepare_int8",
+                    "the int8 TFLite export run by LiteRT (extra 'tflite')"),
+    "tflite-micro": ("edgesnn.backends.tflite_rt", "prepare_micro",
+                     "the int8 TFLite export run by the TFLite Micro interpreter (extra 'tflite')"),
 }
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesnn.compile import Program, State
+from edgesnn.backends.external import ExternalProgram
+from edgesnn.compile import State
 from edgesnn.errors import BackendError, InputError
 from edgesnn.export.c import (
     RUNTIME_HEADERS,
@@ -73,8 +74,10 @@ def build(model: Model) -> Path:
     return lib
 
 
-class CProgram(Program):
+class CProgram(ExternalProgram):
     """A fixed-point Program whose steps run in the compiled C."""
+
+    backend = "c"
 
     def attach(self, lib_path: Path) -> CProgram:
         lib = ctypes.CDLL(str(lib_path))
@@ -118,9 +121,7 @@ class CProgram(Program):
             self._last = (packed, new)
         return out, new
 
-    def core_step(self, state: State, x: np.ndarray, observe=None):
-        if observe is not None:
-            raise BackendError("the c backend does not report per-op values; use numpy-int")
+    def external_step(self, state: State, x: np.ndarray):
         x = np.asarray(x)
         if x.size and (x.min() < -32768 or x.max() > 32767):
             raise InputError("the c backend takes int16 inputs (what a device receives); "
@@ -138,6 +139,4 @@ class CProgram(Program):
 
 
 def prepare(model: Model) -> CProgram:
-    program = fixed_program(model)
-    fields = {k: getattr(program, k) for k in program.__dataclass_fields__}
-    return CProgram(**fields).attach(build(model))
+    return CProgram.from_program(fixed_program(model)).attach(build(model))
