@@ -2,12 +2,12 @@
 reference: outputs and every state buffer equal at every step, for the shipped models of
 all three families and for a graph of every node type; warning-free builds; errors."""
 
-import dataclasses
 import shutil
 import subprocess
 
 import numpy as np
 import pytest
+from node_graphs import KINDS, quantized_model
 from test_modelfile import GRAPHS
 
 import edgesnn
@@ -62,25 +62,10 @@ def test_shipped_models_are_bit_exact_with_numpy_int(name):
     assert all(np.any(v != 0) for v in state.values())
 
 
-def _quantized(graph, rng) -> Model:
-    """The model-file test's graph of one node type, with its deliberately extreme
-    float weights (3e38, subnormals: a file-format test) made ordinary, quantized."""
-    nodes = {}
-    for name, node in graph.nodes.items():
-        ordinary = {f.name: np.where(np.abs(v) > 4, 0.5, v).astype(np.float32)
-                    for f in dataclasses.fields(node) if f.name in ("weight", "bias",
-                                                                      "threshold_weight")
-                    for v in [getattr(node, f.name)]}
-        nodes[name] = dataclasses.replace(node, **ordinary)
-    graph = dataclasses.replace(graph, nodes=nodes)
-    n = graph.nodes[graph.inputs()[0]].size
-    return edgesnn.quantize(Model(graph), rng.normal(0, 1, (4, 40, n)).astype(np.float32))
-
-
-@pytest.mark.parametrize("kind", GRAPHS)
+@pytest.mark.parametrize("kind", KINDS)
 def test_every_node_type_is_bit_exact_with_numpy_int(kind):
     rng = np.random.default_rng(7)
-    model = _quantized(GRAPHS[kind](rng), rng)
+    model = quantized_model(kind, rng)
     prog = get_backend("numpy-int")(model)
     x = prog.quantize_input(3 * rng.normal(0, 1, (3, 80, prog.input_size)).astype(np.float32))
     extreme = rng.choice(np.array([-32768, 32767], np.int16), (1, 80, prog.input_size))
@@ -115,10 +100,10 @@ def _compilers():
     return [cc for cc in ("gcc", "clang") if shutil.which(cc)]
 
 
-@pytest.mark.parametrize("kind", GRAPHS)
+@pytest.mark.parametrize("kind", KINDS)
 def test_generated_c_compiles_without_warnings(kind, tmp_path):
     rng = np.random.default_rng(0)
-    export_c(_quantized(GRAPHS[kind](rng), rng), tmp_path)
+    export_c(quantized_model(kind, rng), tmp_path)
     for cc in _compilers():
         done = subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2",
                                "-c", "model.c", "-o", f"model-{cc}.o"], cwd=tmp_path,
