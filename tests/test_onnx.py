@@ -87,6 +87,26 @@ def test_state_is_explicit_graph_io_and_the_file_checks(tmp_path):
     assert any(init.data_type == onnx.TensorProto.INT8 for init in proto.graph.initializer)
 
 
+@pytest.mark.parametrize("quantized", [False, True], ids=["float", "integer"])
+def test_sequence_form_runs_a_whole_sequence_like_the_step(quantized):
+    import onnxruntime
+
+    model = edgesnn.load_model(L2MU_DEMO_MODEL)
+    ref = get_backend("numpy-int" if quantized else "numpy-float")(model)
+    xs = inputs(ref.input_size)[:, :30]
+    session = onnxruntime.InferenceSession(to_onnx(model, quantized, sequence=True).SerializeToString())
+    feeds = {"xs": np.ascontiguousarray(ref.quantize_input(xs).transpose(1, 0, 2))}
+    ys, *final = session.run(None, feeds | ref.init_state(len(xs)))
+    want, state = ref.run(ref.init_state(len(xs)), xs)
+    got = ref.dequantize_output(ys.transpose(1, 0, 2))
+    if quantized:
+        np.testing.assert_array_equal(got, want)
+        for a, name in zip(final, state):
+            np.testing.assert_array_equal(a, state[name])
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 def test_export_command_writes_both_forms(tmp_path, capsys):
     assert main(["export", str(SHIPPED_PD), "--target", "onnx", "--out", str(tmp_path / "f.onnx")]) == 0
     assert main(["export", str(SHIPPED_PD), "--target", "onnx", "--quantized",

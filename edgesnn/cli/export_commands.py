@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="directory (c) or file (onnx) to write")
     p.add_argument("--quantized", "-q", action="store_true",
                    help="onnx: the integer form (needs a quantized model)")
+    p.add_argument("--sequence", action="store_true",
+                   help="onnx: a whole sequence (a Scan over the step: xs (T, batch, features) "
+                        "and the initial state in, ys and the final state out)")
     p.set_defaults(func=cmd_export)
 
 
@@ -40,7 +43,8 @@ def cmd_export(args) -> int:
         return 0
     from edgesnn.export.onnx import export_onnx
 
-    print(format_graph_file(export_onnx(model, args.out, quantized=args.quantized)))
+    print(format_graph_file(export_onnx(model, args.out, quantized=args.quantized,
+                                        sequence=args.sequence)))
     return 0
 
 

@@ -40,8 +40,10 @@ def state_output(name: str) -> str:
     return f"{name}:next"
 
 
-def to_onnx(model: Model, quantized: bool = False):
-    """The ONNX ModelProto of one step (float32, or integer for a quantized model)."""
+def to_onnx(model: Model, quantized: bool = False, sequence: bool = False):
+    """The ONNX ModelProto of one step (float32, or integer for a quantized model); with
+    ``sequence`` a whole sequence: a Scan over the step, xs (T, batch, features) and the
+    initial state in, ys (T, batch, outputs) and the final state out."""
     onnx = require("onnx", "onnx")
     if quantized and model.quantization is None:
         raise BackendError("the integer ONNX form needs a quantized model; "
@@ -49,16 +51,45 @@ def to_onnx(model: Model, quantized: bool = False):
     program = compile_graph(model.graph, model.quantization if quantized else None)
     builder = (_Integer if quantized else _Float)(program)
     graph = builder.build(str(model.metadata.get("name", "edgesnn-model")))
+    if sequence:
+        graph = _scan(onnx, graph)
     proto = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)],
                                    producer_name="edgesnn")
     onnx.checker.check_model(proto, full_check=True)
     return proto
 
 
-def export_onnx(model: Model, path: str | Path, quantized: bool = False) -> dict:
+def export_onnx(model: Model, path: str | Path, quantized: bool = False,
+                sequence: bool = False) -> dict:
     """Write the ONNX file; returns what was written (ops, bytes, I/O and state tensors)."""
-    Path(path).write_bytes(to_onnx(model, quantized).SerializeToString())
-    return {"form": "integer" if quantized else "float32"} | describe_onnx(path)
+    Path(path).write_bytes(to_onnx(model, quantized, sequence).SerializeToString())
+    form = ("integer" if quantized else "float32") + (" sequence (Scan)" if sequence else " step")
+    return {"form": form} | describe_onnx(path)
+
+
+def _scan(onnx, step):
+    """The step graph as the body of a Scan over time: the state buffers are the loop
+    state, x the scanned input, y the scanned output."""
+    x, states = step.input[0], list(step.input[1:])
+    y, next_states = step.output[0], list(step.output[1:])
+    body = onnx.helper.make_graph(step.node, "step", states + [x], next_states + [y],
+                                  step.initializer)
+
+    def seq(value, name):
+        t = value.type.tensor_type
+        return onnx.helper.make_tensor_value_info(name, t.elem_type,
+                                                  ["time"] + [d.dim_param or d.dim_value
+                                                              for d in t.shape.dim])
+
+    scan = onnx.helper.make_node("Scan", [s.name for s in states] + ["xs"],
+                                 [f"{s.name}:final" for s in states] + ["ys"],
+                                 num_scan_inputs=1, body=body)
+    finals = [onnx.helper.make_tensor_value_info(f"{s.name}:final", s.type.tensor_type.elem_type,
+                                                 [d.dim_param or d.dim_value
+                                                  for d in s.type.tensor_type.shape.dim])
+              for s in states]
+    return onnx.helper.make_graph([scan], step.name, [seq(x, "xs")] + states,
+                                  [seq(y, "ys")] + finals)
 
 
 def describe_onnx(path: str | Path) -> dict:
