@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-TARGETS = ("c", "onnx", "nir")
+TARGETS = ("c", "onnx", "tflite", "nir")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,16 +17,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "headers it includes; needs a quantized model. onnx: one step "
                                    "as an ONNX graph whose state tensors are explicit inputs and "
                                    "outputs (<buffer> in, <buffer>:next out); float32, or with "
-                                   "--quantized the integer form, bit-exact with numpy-int. nir: "
+                                   "--quantized the integer form, bit-exact with numpy-int. tflite: "
+                                   "the same step as a .tflite flatbuffer (builtin ops, batch 1) "
+                                   "for LiteRT and TFLite Micro; --quantized gives the exact "
+                                   "integer form built from int32 ops, bit-exact with numpy-int "
+                                   "on both. nir: "
                                    "the float graph in the Neuromorphic Intermediate "
                                    "Representation (continuous-time parameters from the model's "
                                    "dt, forward Euler; see docs/nir.md).")
     p.add_argument("model", type=Path, help="model file (.esnn)")
     p.add_argument("--target", "-t", choices=TARGETS, default="c", help="output format (c)")
     p.add_argument("--out", "-o", type=Path, required=True,
-                   help="directory (c) or file (onnx, nir) to write")
+                   help="directory (c) or file (onnx, tflite, nir) to write")
     p.add_argument("--quantized", "-q", action="store_true",
-                   help="onnx: the integer form (needs a quantized model)")
+                   help="onnx, tflite: the integer form (needs a quantized model)")
     p.add_argument("--sequence", action="store_true",
                    help="onnx: a whole sequence (a Scan over the step: xs (T, batch, features) "
                         "and the initial state in, ys and the final state out)")
@@ -76,6 +80,11 @@ def cmd_export(args) -> int:
         if info["delays_from_metadata"]:
             print("note: recurrent edges whose one-step delay other NIR readers may place "
                   f"elsewhere (kept in edgesnn's metadata): {info['delays_from_metadata']}")
+        return 0
+    if args.target == "tflite":
+        from edgesnn.export.tflite import export_tflite
+
+        print(format_graph_file(export_tflite(model, args.out, quantized=args.quantized)))
         return 0
     from edgesnn.export.onnx import export_onnx
 

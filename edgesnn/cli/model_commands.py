@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Print what a model file holds: metadata, I/O sizes, nodes in "
                                    "execution order, flash/RAM bytes per number system, and the "
                                    "measured float-vs-fixed output error.")
-    p.add_argument("model", type=Path, help="model file (.esnn), or an exported .onnx")
+    p.add_argument("model", type=Path, help="model file (.esnn), or an exported .onnx / .tflite")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_info)
 
@@ -164,12 +164,15 @@ def format_info(info: dict) -> str:
 
 
 def cmd_info(args) -> int:
-    if args.model.suffix.lower() == ".onnx":
+    if args.model.suffix.lower() in (".onnx", ".tflite"):
         from edgesnn.cli.export_commands import format_graph_file
-        from edgesnn.export.onnx import describe_onnx
+        if args.model.suffix.lower() == ".onnx":
+            from edgesnn.export.onnx import describe_onnx as describe_file
+        else:
+            from edgesnn.export.tflite import describe_tflite as describe_file
 
-        info = describe_onnx(args.model)
-        print(json.dumps(info, indent=2) if args.json else format_graph_file(info))
+        info = describe_file(args.model)
+        print(json.dumps(info, indent=2, default=str) if args.json else format_graph_file(info))
         return 0
     model = load_model(args.model)
     info = describe(model, args.model)
