@@ -7,6 +7,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from backend_checks import check_run_continues, compare_int, int_inputs
 from node_graphs import KINDS, quantized_model
 from test_modelfile import GRAPHS
 
@@ -31,33 +32,11 @@ def _cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("EDGESNN_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
 
 
-def assert_same_steps(model: Model, x: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Step numpy-int and c through int16 inputs (batch, T, n); every output and every
-    state buffer must be equal after every step. Returns the outputs and final state."""
-    ref, c = get_backend("numpy-int")(model), get_backend("c")(model)
-    s_ref, s_c = ref.init_state(x.shape[0]), c.init_state(x.shape[0])
-    ys = []
-    for t in range(x.shape[1]):
-        y_ref, s_ref = ref.step_int(s_ref, x[:, t])
-        y_c, s_c = c.step_int(s_c, x[:, t])
-        np.testing.assert_array_equal(y_c, y_ref, err_msg=f"output, step {t}")
-        assert s_c.keys() == s_ref.keys()
-        for name in s_ref:
-            assert s_c[name].dtype == s_ref[name].dtype
-            np.testing.assert_array_equal(s_c[name], s_ref[name], err_msg=f"{name}, step {t}")
-        ys.append(y_ref)
-    return np.stack(ys, 1), s_ref
-
-
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_models_are_bit_exact_with_numpy_int(name):
     model = edgesnn.load_model(SHIPPED[name])
     n = model.graph.nodes[model.graph.inputs()[0]].size
-    rng = np.random.default_rng(1)
-    # moderate inputs and full-range ones (which drive states onto the int32 rails)
-    x = np.concatenate([rng.integers(-3000, 3000, (2, 60, n)),
-                        rng.integers(-32768, 32768, (1, 60, n))]).astype(np.int16)
-    ys, state = assert_same_steps(model, x)
+    ys, state = compare_int(model, "c", int_inputs(n, steps=60))
     assert len(np.unique(ys)) > 1  # the outputs move: the comparison is not of constants
     assert all(np.any(v != 0) for v in state.values())
 
@@ -69,25 +48,12 @@ def test_every_node_type_is_bit_exact_with_numpy_int(kind):
     prog = get_backend("numpy-int")(model)
     x = prog.quantize_input(3 * rng.normal(0, 1, (3, 80, prog.input_size)).astype(np.float32))
     extreme = rng.choice(np.array([-32768, 32767], np.int16), (1, 80, prog.input_size))
-    ys, _ = assert_same_steps(model, np.concatenate([x, extreme]))
+    ys, _ = compare_int(model, "c", np.concatenate([x, extreme]))
     assert len(np.unique(ys)) > 1
 
 
 def test_run_over_a_sequence_equals_numpy_int_and_continues_from_state():
-    model = edgesnn.load_model(L2MU_DEMO_MODEL)
-    ref, c = get_backend("numpy-int")(model), get_backend("c")(model)
-    xs = np.random.default_rng(3).normal(0, 1, (2, 90, ref.input_size)).astype(np.float32)
-    y_ref, s_ref = ref.run(ref.init_state(2), xs[:, :50])
-    y_c, s_c = c.run(c.init_state(2), xs[:, :50])
-    np.testing.assert_array_equal(y_c, y_ref)
-    y_ref, s_ref = ref.run(s_ref, xs[:, 50:])
-    y_c, s_c = c.run(s_c, xs[:, 50:])
-    np.testing.assert_array_equal(y_c, y_ref)
-    for name in s_ref:
-        np.testing.assert_array_equal(s_c[name], s_ref[name])
-    # the float step API (quantize in, dequantize out) agrees too
-    y1, _ = c.step(c.init_state(), xs[0, 0])
-    np.testing.assert_array_equal(y1, ref.step(ref.init_state(), xs[0, 0])[0])
+    check_run_continues(edgesnn.load_model(L2MU_DEMO_MODEL), "c", steps=90)
 
 
 def test_generated_sizes_match_the_program_memory():

@@ -4,6 +4,13 @@ shipped models and every node type; the CLI; refusals and corrupt files."""
 
 import numpy as np
 import pytest
+from backend_checks import (
+    compare_float,
+    compare_int,
+    float_inputs,
+    input_size,
+    int_inputs,
+)
 from node_graphs import KINDS, ordinary_model, quantized_model
 
 import edgesnn
@@ -22,46 +29,17 @@ SHIPPED = {"reference-lif": REFERENCE_MODEL, "l2mu": L2MU_DEMO_MODEL, "controlle
            "controller-i": SHIPPED_I, "vpr-ensemble": VPR_DEMO_MODEL}
 
 
-def compare(model, reference: str, backend: str, x: np.ndarray, exact: bool) -> np.ndarray:
-    """Step both backends through float inputs (batch, T, n): outputs and every state
-    buffer equal (exact) or within 1e-5 relative to the buffer's scale."""
-    ref, other = get_backend(reference)(model), get_backend(backend)(model)
-    s_ref, s_other = ref.init_state(x.shape[0]), other.init_state(x.shape[0])
-    ys = []
-    for t in range(x.shape[1]):
-        y_ref, s_ref = ref.step(s_ref, x[:, t])
-        y_other, s_other = other.step(s_other, x[:, t])
-        for name, a, b in [("output", y_ref, y_other)] + [(k, s_ref[k], s_other[k]) for k in s_ref]:
-            assert a.dtype == b.dtype and a.shape == b.shape, name
-            if exact:
-                np.testing.assert_array_equal(b, a, err_msg=f"{name}, step {t}")
-            else:
-                np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(a).max()),
-                                           err_msg=f"{name}, step {t}")
-        ys.append(y_ref)
-    return np.stack(ys, 1)
-
-
-def inputs(n: int, seed: int = 1) -> np.ndarray:
-    """Working-range inputs, and one sequence large enough to saturate the int16 input."""
-    rng = np.random.default_rng(seed)
-    return np.concatenate([rng.normal(0, 1, (2, 50, n)),
-                           rng.normal(0, 1e4, (1, 50, n))]).astype(np.float32)
-
-
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_models_float_form_matches_numpy_float(name):
     model = edgesnn.load_model(SHIPPED[name])
-    ys = compare(model, "numpy-float", "onnx", inputs(get_backend("numpy-float")(model).input_size),
-                 exact=False)
+    ys = compare_float(model, "onnx", float_inputs(input_size(model)))
     assert len(np.unique(ys)) > 1
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_models_integer_form_is_bit_exact_with_numpy_int(name):
     model = edgesnn.load_model(SHIPPED[name])
-    ys = compare(model, "numpy-int", "onnx-int", inputs(get_backend("numpy-int")(model).input_size),
-                 exact=True)
+    ys, _ = compare_int(model, "onnx-int", int_inputs(input_size(model)))
     assert len(np.unique(ys)) > 1
 
 
@@ -69,9 +47,8 @@ def test_shipped_models_integer_form_is_bit_exact_with_numpy_int(name):
 def test_every_node_type_in_both_forms(kind):
     rng = np.random.default_rng(3)
     model = quantized_model(kind, rng)
-    x = inputs(get_backend("numpy-int")(model).input_size, seed=4)
-    compare(model, "numpy-float", "onnx", x, exact=False)
-    compare(model, "numpy-int", "onnx-int", x, exact=True)
+    compare_float(model, "onnx", float_inputs(input_size(model), seed=4))
+    compare_int(model, "onnx-int", int_inputs(input_size(model), seed=4))
 
 
 def test_state_is_explicit_graph_io_and_the_file_checks(tmp_path):
@@ -93,7 +70,7 @@ def test_sequence_form_runs_a_whole_sequence_like_the_step(quantized):
 
     model = edgesnn.load_model(L2MU_DEMO_MODEL)
     ref = get_backend("numpy-int" if quantized else "numpy-float")(model)
-    xs = inputs(ref.input_size)[:, :30]
+    xs = float_inputs(ref.input_size, steps=30)
     session = onnxruntime.InferenceSession(to_onnx(model, quantized, sequence=True).SerializeToString())
     feeds = {"xs": np.ascontiguousarray(ref.quantize_input(xs).transpose(1, 0, 2))}
     ys, *final = session.run(None, feeds | ref.init_state(len(xs)))

@@ -6,6 +6,15 @@ refusals and corrupt files."""
 
 import numpy as np
 import pytest
+from backend_checks import (
+    assert_close,
+    check_run_continues,
+    compare_float,
+    compare_int,
+    float_inputs,
+    input_size,
+    int_inputs,
+)
 from node_graphs import KINDS, ordinary_model, quantized_model
 
 import edgesnn
@@ -22,8 +31,14 @@ pytest.importorskip("ai_edge_litert", reason="extra 'tflite'")
 pytest.importorskip("tflite_micro", reason="extra 'tflite'")
 
 from edgesnn.backends.tflite_rt import TfliteRunner  # noqa: E402  (needs the extra)
-from edgesnn.export.tflite import (_V, _Fixed, describe_tflite, export_tflite,  # noqa: E402
-                                   program_to_tflite, to_tflite)
+from edgesnn.export.tflite import (  # noqa: E402
+    _V,
+    _Fixed,
+    describe_tflite,
+    export_tflite,
+    program_to_tflite,
+    to_tflite,
+)
 
 SHIPPED = {"reference-lif": REFERENCE_MODEL, "l2mu": L2MU_DEMO_MODEL, "controller-pd": SHIPPED_PD,
            "controller-i": SHIPPED_I, "vpr-ensemble": VPR_DEMO_MODEL}
@@ -33,73 +48,13 @@ INTEGER_OPS = {"ADD", "CAST", "DIV", "FULLY_CONNECTED", "GREATER", "GREATER_EQUA
                "MINIMUM", "MUL", "RESHAPE", "SUB"}
 
 
-def _assert_close(name, a, b, t):
-    assert a.dtype == b.dtype and a.shape == b.shape, name
-    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(a).max())),
-                               err_msg=f"{name}, step {t}")
-
-
-def compare_float(model, backend: str, x: np.ndarray) -> np.ndarray:
-    """Step numpy-float and ``backend`` through float inputs (batch, T, n): the output
-    and every state buffer within 1e-5 relative to the buffer's magnitude."""
-    ref, other = get_backend("numpy-float")(model), get_backend(backend)(model)
-    s_ref, s_other = ref.init_state(x.shape[0]), other.init_state(x.shape[0])
-    ys = []
-    for t in range(x.shape[1]):
-        y_ref, s_ref = ref.step(s_ref, x[:, t])
-        y_other, s_other = other.step(s_other, x[:, t])
-        _assert_close("output", y_ref, y_other, t)
-        assert s_other.keys() == s_ref.keys()
-        for name in s_ref:
-            _assert_close(name, s_ref[name], s_other[name], t)
-        ys.append(y_ref)
-    return np.stack(ys, 1)
-
-
-def compare_int(model, backend: str, x: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Step numpy-int and ``backend`` through int16 inputs (batch, T, n): the output and
-    every state buffer equal, with equal dtypes, after every step."""
-    ref, other = get_backend("numpy-int")(model), get_backend(backend)(model)
-    s_ref, s_other = ref.init_state(x.shape[0]), other.init_state(x.shape[0])
-    ys = []
-    for t in range(x.shape[1]):
-        y_ref, s_ref = ref.step_int(s_ref, x[:, t])
-        y_other, s_other = other.step_int(s_other, x[:, t])
-        assert y_other.dtype == y_ref.dtype
-        np.testing.assert_array_equal(y_other, y_ref, err_msg=f"output, step {t}")
-        assert s_other.keys() == s_ref.keys()
-        for name in s_ref:
-            assert s_other[name].dtype == s_ref[name].dtype, name
-            np.testing.assert_array_equal(s_other[name], s_ref[name], err_msg=f"{name}, step {t}")
-        ys.append(y_ref)
-    return np.stack(ys, 1), s_ref
-
-
-def float_inputs(n: int, steps: int = 50, seed: int = 1) -> np.ndarray:
-    """Working-range inputs, and one sequence large enough to drive states far out."""
-    rng = np.random.default_rng(seed)
-    return np.concatenate([rng.normal(0, 1, (2, steps, n)),
-                           rng.normal(0, 1e4, (1, steps, n))]).astype(np.float32)
-
-
-def int_inputs(n: int, steps: int = 50, seed: int = 1) -> np.ndarray:
-    """Moderate int16 inputs, and full-range ones that drive states onto the int32 rails."""
-    rng = np.random.default_rng(seed)
-    return np.concatenate([rng.integers(-3000, 3000, (2, steps, n)),
-                           rng.integers(-32768, 32768, (1, steps, n))]).astype(np.int16)
-
-
-def _input_size(model) -> int:
-    return model.graph.nodes[model.graph.inputs()[0]].size
-
-
 # ------------------------------------------------------------------- shipped models
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_models_float_form_matches_numpy_float(name):
     model = edgesnn.load_model(SHIPPED[name])
-    ys = compare_float(model, "tflite", float_inputs(_input_size(model)))
+    ys = compare_float(model, "tflite", float_inputs(input_size(model)))
     assert len(np.unique(ys)) > 1
 
 
@@ -107,7 +62,7 @@ def test_shipped_models_float_form_matches_numpy_float(name):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_models_integer_form_is_bit_exact(name, backend):
     model = edgesnn.load_model(SHIPPED[name])
-    ys, state = compare_int(model, backend, int_inputs(_input_size(model)))
+    ys, state = compare_int(model, backend, int_inputs(input_size(model)))
     assert len(np.unique(ys)) > 1  # the outputs move: the comparison is not of constants
     assert all(np.any(v != 0) for v in state.values())
 
@@ -119,7 +74,7 @@ def test_shipped_models_integer_form_is_bit_exact(name, backend):
 def test_every_node_type_float_form_matches_numpy_float(kind):
     rng = np.random.default_rng(7)
     model = ordinary_model(kind, rng)
-    x = 3 * rng.normal(0, 1, (3, 40, _input_size(model))).astype(np.float32)
+    x = 3 * rng.normal(0, 1, (3, 40, input_size(model))).astype(np.float32)
     assert len(np.unique(compare_float(model, "tflite", x))) > 1
 
 
@@ -226,19 +181,7 @@ def test_rescale_and_saturation_are_exact_at_int32_extremes(micro):
 
 
 def test_batched_run_continues_from_state_and_float_step_api_agrees():
-    model = edgesnn.load_model(L2MU_DEMO_MODEL)
-    ref, micro = get_backend("numpy-int")(model), get_backend("tflite-micro")(model)
-    xs = np.random.default_rng(3).normal(0, 1, (2, 30, ref.input_size)).astype(np.float32)
-    y_ref, s_ref = ref.run(ref.init_state(2), xs[:, :15])
-    y_tfl, s_tfl = micro.run(micro.init_state(2), xs[:, :15])
-    np.testing.assert_array_equal(y_tfl, y_ref)
-    y_ref, s_ref = ref.run(s_ref, xs[:, 15:])
-    y_tfl, s_tfl = micro.run(s_tfl, xs[:, 15:])
-    np.testing.assert_array_equal(y_tfl, y_ref)
-    for name in s_ref:
-        np.testing.assert_array_equal(s_tfl[name], s_ref[name])
-    y1, _ = micro.step(micro.init_state(), xs[0, 0])  # quantize in, dequantize out
-    np.testing.assert_array_equal(y1, ref.step(ref.init_state(), xs[0, 0])[0])
+    check_run_continues(edgesnn.load_model(L2MU_DEMO_MODEL), "tflite-micro")
 
 
 @pytest.mark.parametrize("quantized", [False, True], ids=["float32", "integer"])
@@ -266,13 +209,13 @@ def test_export_report_and_the_file_runs_on_tflite_micro(tmp_path, quantized):
         if quantized:
             np.testing.assert_array_equal(y, y_ref)
         else:
-            _assert_close("output", y_ref, y, t)
+            assert_close("output", y_ref, y, t)
         state = dict(zip([n for n, _, _ in layout], outs))
         for name in new:
             if quantized:
                 np.testing.assert_array_equal(state[name], new[name])
             else:
-                _assert_close(name, new[name], state[name], t)
+                assert_close(name, new[name], state[name], t)
             state[name] = new[name]
 
 
