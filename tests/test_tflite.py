@@ -42,7 +42,7 @@ from edgesnn.export.tflite import (  # noqa: E402
 
 SHIPPED = {"reference-lif": REFERENCE_MODEL, "l2mu": L2MU_DEMO_MODEL, "controller-pd": SHIPPED_PD,
            "controller-i": SHIPPED_I, "vpr-ensemble": VPR_DEMO_MODEL}
-INTEGER_BACKENDS = ("tflite-int8", "tflite-micro")
+INTEGER_BACKENDS = ("tflite-int", "tflite-micro")
 FLOAT_OPS = {"ADD", "CAST", "FULLY_CONNECTED", "GREATER", "MUL", "RESHAPE", "SELECT_V2", "SUB"}
 INTEGER_OPS = {"ADD", "CAST", "DIV", "FULLY_CONNECTED", "GREATER", "GREATER_EQUAL", "MAXIMUM",
                "MINIMUM", "MUL", "RESHAPE", "SUB"}

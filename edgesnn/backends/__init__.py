@@ -47,10 +47,12 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
                  "(extra 'onnx')"),
     "tflite": ("edgesnn.backends.tflite_rt", "prepare_float",
                "the float32 TFLite export run by LiteRT (extra 'tflite')"),
-    "tflite-int8": ("edgesnn.backends.tflite_rt", "prepare_int8",
-                    "the int8 TFLite export run by LiteRT (extra 'tflite')"),
+    "tflite-int": ("edgesnn.backends.tflite_rt", "prepare_int",
+                   "the integer TFLite export run by LiteRT, bit-exact with numpy-int "
+                   "(extra 'tflite')"),
     "tflite-micro": ("edgesnn.backends.tflite_rt", "prepare_micro",
-                     "the int8 TFLite export run by the TFLite Micro interpreter (extra 'tflite')"),
+                     "the integer TFLite export run by the TFLite Micro interpreter, bit-exact "
+                     "with numpy-int (extra 'tflite')"),
 }
 
 

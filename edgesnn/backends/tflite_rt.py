@@ -1,9 +1,9 @@
-"""The ``tflite``, ``tflite-int8`` and ``tflite-micro`` backends: the TFLite export of a
+"""The ``tflite``, ``tflite-int`` and ``tflite-micro`` backends: the TFLite export of a
 model (``edgesnn.export.tflite``) run by LiteRT or by the TFLite Micro interpreter, the
 state fed back as the graph's explicit tensors each step.
 
 The exported step has batch 1, so a batch is stepped row by row. ``tflite`` runs the
-float32 form; ``tflite-int8`` and ``tflite-micro`` run the exact integer form of a
+float32 form; ``tflite-int`` and ``tflite-micro`` run the exact integer form of a
 quantized model (int16 input, int32/int8 state, bit-exact with numpy-int).
 """
 
@@ -118,9 +118,9 @@ def prepare_float(model: Model) -> TfliteProgram:
     return program.attach(TfliteRunner(to_tflite(model, quantized=False), micro=False))
 
 
-def prepare_int8(model: Model) -> TfliteProgram:
-    program = TfliteProgram.from_program(_fixed(model, "tflite-int8"))
-    program.backend = "tflite-int8"
+def prepare_int(model: Model) -> TfliteProgram:
+    program = TfliteProgram.from_program(_fixed(model, "tflite-int"))
+    program.backend = "tflite-int"
     return program.attach(TfliteRunner(to_tflite(model, quantized=True), micro=False))
 
 
