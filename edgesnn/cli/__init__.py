@@ -12,12 +12,13 @@ from edgesnn.cli import (
     export_commands,
     har_commands,
     model_commands,
+    ros_commands,
     vpr_commands,
 )
 from edgesnn.errors import EdgesnnError
 
-GROUPS = (model_commands, export_commands, device_commands, har_commands, control_commands,
-          vpr_commands)
+GROUPS = (model_commands, export_commands, device_commands, ros_commands, har_commands,
+          control_commands, vpr_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

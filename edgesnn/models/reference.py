@@ -20,6 +20,8 @@ L2MU_DEMO_MODEL = Path(str(files("edgesnn") / "assets" / "l2mu-synthetic.esnn"))
 # tools/make_vpr_demo.py); the demo re-renders the route's traverses from them.
 VPR_DEMO_MODEL = Path(str(files("edgesnn") / "assets" / "vpr-synthetic.esnn"))
 VPR_DEMO_ROUTE = {"places": 24, "seed": 0}
+# Recorded sensor data for the demo's replay node (rebuild with tools/make_demo_bag.py).
+DEMO_SENSOR_BAG = Path(str(files("edgesnn") / "assets" / "demo_sensors.mcap"))
 
 
 def lif_mlp(sizes: Sequence[int] = (64, 128, 10), beta: float = 0.9, threshold: float = 1.0,
