@@ -14,7 +14,6 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-pytest.importorskip("cyclonedds")
 
 from edgesnn.ros.dds import (  # noqa: E402
     DdsTransport, dds_topic_name, loopback, loopback_config, loopback_env, resolve_name)

@@ -14,9 +14,6 @@ import pytest
 
 import edgesnn
 
-pytest.importorskip("cyclonedds")
-pytest.importorskip("rosbags")
-pytest.importorskip("yaml")
 
 from edgesnn.backends import get_backend  # noqa: E402
 from edgesnn.classify import window_logits  # noqa: E402

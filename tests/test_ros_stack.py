@@ -10,9 +10,6 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 
-pytest.importorskip("cyclonedds")
-pytest.importorskip("rosbags")
-pytest.importorskip("yaml")
 
 from edgesnn.cli import main  # noqa: E402
 from edgesnn.classify import StreamingClassifier  # noqa: E402

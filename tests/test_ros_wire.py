@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("cyclonedds")
-pytest.importorskip("rosbags")
 
 from edgesnn.ros import msgs  # noqa: E402
 from edgesnn.ros.bag import from_rosbags, read_bag, to_rosbags, typestore, write_bag  # noqa: E402

@@ -1,4 +1,4 @@
-"""info, run, quantize, bench, demo: commands that work on any edgesnn model file."""
+"""info, run, quantize, bench: commands that work on any edgesnn model file."""
 
 from __future__ import annotations
 
@@ -12,13 +12,7 @@ from edgesnn.backends import BACKENDS
 from edgesnn.compile import compile_graph
 from edgesnn.io import check_writable, load_sequences, save_sequences
 from edgesnn.modelfile import FORMAT_VERSION, Model, load_model, save
-from edgesnn.models.reference import (
-    L2MU_DEMO_MODEL,
-    REFERENCE_INPUT,
-    REFERENCE_MODEL,
-    VPR_DEMO_MODEL,
-    VPR_DEMO_ROUTE,
-)
+from edgesnn.models.reference import REFERENCE_MODEL
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,17 +63,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("demo", help="run the shipped models end to end",
-                       description="1) The shipped reference network (64 inputs, 128 LIF, 10 "
-                                   "LIF outputs, random weights, int8): run the shipped input "
-                                   "on the float and fixed-point backends, compare, benchmark "
-                                   "beside snnTorch. 2) The shipped L2MU (trained on synthetic "
-                                   "IMU data): classify a new synthetic sensor stream sample by "
-                                   "sample on the integer backend. 3) The shipped place-"
-                                   "recognition ensemble: recognise its synthetic route under "
-                                   "dusk, snow and night, beside SAD.")
-    p.add_argument("--steps", "-n", type=_positive, default=2000, help="benchmark steps (2000)")
-    p.set_defaults(func=cmd_demo)
 
 
 def _positive(text: str) -> int:
@@ -256,77 +239,3 @@ def cmd_bench(args) -> int:
         print(f"{model.metadata.get('name', path)}: {args.steps} steps, batch 1, per-step latency")
         print(format_table(rows))
     return 0
-
-
-# ------------------------------------------------------------------------------ demo
-
-def cmd_demo(args) -> int:
-    from edgesnn.bench import bench_model, format_table
-
-    model = load_model(REFERENCE_MODEL)
-    print(format_info(describe(model, REFERENCE_MODEL)))
-    xs = load_sequences(REFERENCE_INPUT)
-    print(f"\nrunning the shipped input: {xs.shape[0]} sequences × {xs.shape[1]} steps")
-    yf = run_sequences(model, "numpy-float", xs)
-    yq = run_sequences(model, "numpy-int", xs)
-    print(f"  output spikes  numpy-float {int(yf.sum()):,}   numpy-int {int(yq.sum()):,}   "
-          f"steps where they differ: {np.mean(np.any(yf != yq, axis=-1)) * 100:.1f} %")
-    rates = yf.mean(axis=(0, 1))
-    print("  firing rate per output (float): " + " ".join(f"{r:.2f}" for r in rates))
-    print(f"\nper-step latency, batch 1, {args.steps} steps:")
-    print(format_table(bench_model(model, ["numpy-float", "numpy-int"], steps=args.steps,
-                                   progress=True)))
-    demo_activity_stream()
-    demo_place_recognition()
-    return 0
-
-
-def demo_activity_stream(subjects: int = 3, seed: int = 2024) -> None:
-    """Stream unseen synthetic subjects through the shipped L2MU, one sample at a time."""
-    from edgesnn.classify import StreamingClassifier
-    from edgesnn.data import har
-    from edgesnn.runtime import Runtime
-
-    model = load_model(L2MU_DEMO_MODEL)
-    print(f"\n{model.metadata['name']}: L2MU trained on synthetic IMU data "
-          f"({', '.join(model.metadata['classes'])})")
-    ds = har.synthetic(n_subjects=subjects, windows_per_class=2 * subjects, seed=seed)
-    steps = ds.x.shape[1]
-    stream = StreamingClassifier(Runtime(model, "numpy-int"), hop=steps,
-                                 reset_each_decision=True)
-    correct = 0
-    for i, window in enumerate(ds.x):
-        for sample in window:
-            decision = stream.push(sample)
-        correct += decision.label == ds.y[i]
-        if i % max(1, len(ds.x) // 6) == 0:
-            print(f"  window {i:>3}: true {ds.classes[ds.y[i]]:<9} → {decision.name:<9} "
-                  f"(confidence {decision.confidence:.2f})")
-    print(f"  streamed {len(ds.x) * steps} samples on numpy-int, a decision every {steps}: "
-          f"{correct}/{len(ds.x)} windows correct ({correct / len(ds.x):.1%})")
-
-
-def demo_place_recognition() -> None:
-    """Recognise every place of the shipped ensemble's synthetic route under each query
-    condition, beside the SAD baseline."""
-    from edgesnn.backends import get_backend
-    from edgesnn.models.vpr import metrics, synthetic
-    from edgesnn.models.vpr.ensemble import place_metadata, similarity
-
-    model = load_model(VPR_DEMO_MODEL)
-    layout, pre = place_metadata(model)
-    meta = model.metadata
-    places, seed = VPR_DEMO_ROUTE["places"], VPR_DEMO_ROUTE["seed"]
-    print(f"\n{meta['name']}: {layout.systems} systems x {meta['modules_per_system']} modules x "
-          f"{layout.views} views of {layout.places} places, synthetic route (seed {seed})")
-    world = synthetic.make_world(places, seed)
-    reference = synthetic.reference_traverses(world, seed, pre)
-    program = get_backend("numpy-int")(model)
-    gt = metrics.ground_truth(places, places)
-    print(f"  {'queries':<9}{'R@1 ensemble (numpy-int)':>26}{'R@1 SAD':>10}")
-    for k, condition in enumerate(synthetic.QUERY_CONDITIONS):
-        queries = pre(synthetic.render(world, condition,
-                                       seed=synthetic.traverse_seed(seed, "query", k)))
-        ours = metrics.recall_at_n(similarity(program, queries, layout), gt, (1,))[1]
-        sad = metrics.recall_at_n(metrics.sad_similarity(queries, reference), gt, (1,))[1]
-        print(f"  {condition:<9}{ours:>26.3f}{sad:>10.3f}")

@@ -20,13 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from edgesnn.errors import require
-from edgesnn.ros.msgs import BY_ROS_NAME, EDGESNN_MSG_DEFINITIONS, IdlStruct, ros_type_name
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from rosbags.typesys.store import Typestore
 
-require("rosbags", "ros")  # a missing extra fails here, naming it
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer  # noqa: E402
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore  # noqa: E402
-from rosbags.typesys.store import Typestore  # noqa: E402
+from edgesnn.ros.msgs import BY_ROS_NAME, EDGESNN_MSG_DEFINITIONS, IdlStruct, ros_type_name
 
 # Jazzy: the ROS 2 LTS whose message definitions (and type hashes) the bag declares;
 # the message types used here are the same in Humble and later.

@@ -15,10 +15,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgesnn.errors import DataError, require
+from edgesnn.errors import DataError
+from edgesnn.ros.dds import loopback_config
 
 EXECUTABLES = ("blimp", "altitude_controller", "imu_activity", "place_recognition", "replay")
 _NODE_KEYS = {"executable", "name", "namespace", "remappings"}
@@ -40,7 +43,8 @@ class Stack:
 
 def load_stack(path: str | Path) -> Stack:
     """The stack description, checked; DataError naming what is wrong."""
-    yaml = require("yaml", "ros")
+    import yaml
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such stack file")
@@ -87,31 +91,68 @@ def node_command(node: NodeSpec, parameters: Path | None) -> list[str]:
     return cmd
 
 
-def _forward(name: str, stream, out) -> None:
+def _forward(name: str, stream, sink) -> None:
     for line in stream:
-        out.write(f"[{name}] {line}")
-        out.flush()
+        sink(f"[{name}] {line}")
+
+
+class Running:
+    """The processes of a started stack."""
+
+    def __init__(self, stack: Stack, sink):
+        env = dict(os.environ)
+        env.setdefault("CYCLONEDDS_URI", loopback_config())
+        self.procs = []
+        for node in stack.nodes:
+            proc = subprocess.Popen(node_command(node, stack.parameters), env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            threading.Thread(target=_forward, args=(node.name, proc.stdout, sink),
+                             daemon=True).start()
+            self.procs.append((node, proc))
+
+    def failed(self) -> str | None:
+        """A node that has exited with an error (None while none has). A node may end
+        normally (a replay played once): that is not a failure."""
+        return next((f"{n.name} (exit code {p.returncode})" for n, p in self.procs
+                     if p.poll() not in (None, 0)), None)
+
+    def stop(self) -> None:
+        for _, proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for _, proc in self.procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextmanager
+def run_in_background(stack: Stack) -> Iterator[Running]:
+    """Start the stack; its output is kept and printed only if a node exits early."""
+    lines: list[str] = []
+    running = Running(stack, lines.append)
+    try:
+        yield running
+    finally:
+        running.stop()
+        if running.failed() is not None:
+            sys.stderr.write("".join(lines[-40:]))
 
 
 def run(stack: Stack, duration_s: float | None = None, out=sys.stdout) -> int:
     """Start every node, forward their output prefixed with the node name, and stop
-    them all on Ctrl-C, after ``duration_s``, or when one exits (its code is returned)."""
-    from edgesnn.ros.dds import loopback_config
+    them all on Ctrl-C, after ``duration_s``, or when one fails (its code is returned)."""
+    def sink(line: str) -> None:
+        out.write(line)
+        out.flush()
 
-    env = dict(os.environ)
-    env.setdefault("CYCLONEDDS_URI", loopback_config())
-    procs = []
+    running = Running(stack, sink)
     try:
-        for node in stack.nodes:
-            proc = subprocess.Popen(node_command(node, stack.parameters), env=env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            threading.Thread(target=_forward, args=(node.name, proc.stdout, out),
-                             daemon=True).start()
-            procs.append((node, proc))
         end = None if duration_s is None else time.monotonic() + duration_s
         while end is None or time.monotonic() < end:
-            for node, proc in procs:
-                if proc.poll() is not None:
+            for node, proc in running.procs:
+                if proc.poll() not in (None, 0):
                     out.write(f"[launch] {node.name} exited with code {proc.returncode}\n")
                     return proc.returncode
             time.sleep(0.1)
@@ -119,11 +160,4 @@ def run(stack: Stack, duration_s: float | None = None, out=sys.stdout) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for _, proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for _, proc in procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        running.stop()

@@ -13,10 +13,7 @@ the bag reader convert by name. Unbounded arrays are ``types.sequence``, fixed a
 # "types.uint8" against the stdlib module `types` and fails.
 from dataclasses import dataclass, field
 
-from edgesnn.errors import require
-
-require("cyclonedds", "ros")  # a missing extra fails here, naming it
-from cyclonedds.idl import IdlStruct, types  # noqa: E402
+from cyclonedds.idl import IdlStruct, types
 
 
 # builtin_interfaces

@@ -83,8 +83,10 @@ class AltitudeControllerNode:
         self.received = self.transport.now()
 
     def on_setpoint(self, msg: Float64) -> None:
+        # publishers may repeat the set-point (so late joiners get it): log changes only
+        if float(msg.data) != self.setpoint:
+            self.transport.log("info", f"set-point {float(msg.data):g} m")
         self.setpoint = float(msg.data)
-        self.transport.log("info", f"set-point {self.setpoint:g} m")
 
     def on_tick(self) -> None:
         cmd = self.safe(self.measurement, self.setpoint, self.received)

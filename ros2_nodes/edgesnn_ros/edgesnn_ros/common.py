@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgesnn.errors import EdgesnnError, require
+from edgesnn.errors import EdgesnnError
 from edgesnn.ros.transport import Transport
 
 _LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warn", "warning": "warn",
@@ -111,7 +111,8 @@ def _assignment(text: str, flag: str) -> tuple[str, str]:
 
 def _scalar(text: str) -> Any:
     """A ``-p`` value as ROS reads it: YAML (``10`` int, ``10.0`` float, ``true`` bool)."""
-    yaml = require("yaml", "ros")
+    import yaml
+
     try:
         v = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -122,7 +123,8 @@ def _scalar(text: str) -> Any:
 def file_parameters(path: str | Path, fqn: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The parameters a ROS 2 parameter file gives the node ``fqn``: (from sections
     whose node name is a wildcard, from sections naming the node)."""
-    yaml = require("yaml", "ros")
+    import yaml
+
     path = Path(path)
     try:
         doc = yaml.safe_load(path.read_text())
