@@ -117,3 +117,15 @@ def test_launch_starts_a_stack_and_refuses_a_bad_one(tmp_path, capsys):
     assert "unknown executable 'teleporter'" in capsys.readouterr().err
     stack.write_text("nodes: []\n")
     assert main(["launch", str(stack)]) == 1
+
+
+def test_record_writes_what_a_node_publishes_to_a_bag(tmp_path, capsys):
+    with node("blimp", "-r", "__node:=blimp", "-r", "__ns:=/blimp"):
+        assert main(["record", str(tmp_path / "run"), "--topic", "/blimp/range:sensor_msgs/msg/Range",
+                     "--topic", "/blimp/altitude:std_msgs/msg/Float64", "--seconds", "3"]) == 0
+    msgs = list(read_bag(tmp_path / "run"))
+    topics = {t for t, _, _ in msgs}
+    assert topics == {"/blimp/range", "/blimp/altitude"}
+    assert sum(t == "/blimp/range" for t, _, _ in msgs) >= 10  # 10 Hz for ~2 s after discovery
+    assert main(["record", str(tmp_path / "x"), "--topic", "/a:no_such/msg/Type", "--seconds", "1"]) == 1
+    assert "NAME:TYPE" in capsys.readouterr().err
