@@ -88,41 +88,47 @@ def latency_row(name: str, rate_hz: float, received: list[tuple[float, float]],
             f"{100 * got / expected:.0f} %" if expected else "-"]
 
 
+def bench_decisions(executable: str, sensor: tuple[str, type], make, output: tuple[str, type],
+                    rate_hz: float, per_output: int, seconds: float) -> list[str]:
+    """A recognition node: sensor messages in at ``rate_hz``, its decisions (which copy
+    the answered message's header) out."""
+    received = []
+    with loopback():
+        t = DdsTransport(f"bench_{executable}")
+        t.subscribe(output[0], output[1],
+                    lambda m: received.append((time.time(), seconds_of(m.header.stamp))))
+        with node(executable):
+            t.spin(timeout_s=3)  # discovery and model load
+            driven = drive(t, sensor[0], sensor[1], make, rate_hz, seconds)
+            t.spin(timeout_s=0.5)
+        t.close()
+    name = f"{executable} ({sensor[1].__name__} → {output[1].__name__})"
+    return latency_row(name, rate_hz, received, driven, per_output, seconds)
+
+
 def bench_imu(rate_hz: float, seconds: float) -> list[str]:
     ds = har.synthetic(n_subjects=1, windows_per_class=4, seed=5)
     samples = ds.x.reshape(-1, ds.x.shape[-1])
-    received = []
-    with loopback():
-        t = DdsTransport("bench_imu")
-        t.subscribe("/activity", Activity,
-                    lambda m: received.append((time.time(), seconds_of(m.header.stamp))))
-        with node("imu_activity"):
-            t.spin(timeout_s=3)  # discovery and model load
-            driven = drive(t, "/imu", Imu, lambda i: Imu(
-                header=Header(), linear_acceleration=Vector3(*map(float, samples[i % len(samples), :3])),
-                angular_velocity=Vector3(*map(float, samples[i % len(samples), 3:6]))),
-                rate_hz, seconds)
-            t.spin(timeout_s=0.5)
-        t.close()
-    return latency_row("imu_activity (Imu → Activity)", rate_hz, received, driven, 40, seconds)
+
+    def make(i: int) -> Imu:
+        s = samples[i % len(samples)]
+        return Imu(header=Header(), linear_acceleration=Vector3(*map(float, s[:3])),
+                   angular_velocity=Vector3(*map(float, s[3:6])))
+
+    return bench_decisions("imu_activity", ("/imu", Imu), make, ("/activity", Activity), rate_hz,
+                           40, seconds)
 
 
 def bench_place(rate_hz: float, seconds: float) -> list[str]:
     world = synthetic.make_world(VPR_DEMO_ROUTE["places"], VPR_DEMO_ROUTE["seed"])
     grey = synthetic.render(world, "dusk", seed=7).mean(axis=-1).astype(np.uint8)
-    received = []
-    with loopback():
-        t = DdsTransport("bench_place")
-        t.subscribe("/place", Place,
-                    lambda m: received.append((time.time(), seconds_of(m.header.stamp))))
-        with node("place_recognition"):
-            t.spin(timeout_s=3)
-            driven = drive(t, "/image", Image, lambda i: Image(
-                header=Header(), height=64, width=64, encoding="mono8", step=64,
-                data=grey[i % len(grey)].tobytes()), rate_hz, seconds)
-            t.spin(timeout_s=0.5)
-        t.close()
-    return latency_row("place_recognition (Image → Place)", rate_hz, received, driven, 1, seconds)
+
+    def make(i: int) -> Image:
+        return Image(header=Header(), height=64, width=64, encoding="mono8", step=64,
+                     data=grey[i % len(grey)].tobytes())
+
+    return bench_decisions("place_recognition", ("/image", Image), make, ("/place", Place),
+                           rate_hz, 1, seconds)
 
 
 def bench_controller(tick_hz: float, seconds: float) -> list[str]:
