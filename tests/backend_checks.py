@@ -4,6 +4,12 @@ backend and export tests (c, onnx, tflite)."""
 import numpy as np
 
 from edgesnn.backends import get_backend
+from edgesnn.controllers.snn_controller import SHIPPED_I, SHIPPED_PD
+from edgesnn.models.reference import L2MU_DEMO_MODEL, REFERENCE_MODEL, VPR_DEMO_MODEL
+
+# every shipped model: the three families and the reference network
+SHIPPED = {"reference-lif": REFERENCE_MODEL, "l2mu": L2MU_DEMO_MODEL, "controller-pd": SHIPPED_PD,
+           "controller-i": SHIPPED_I, "vpr-ensemble": VPR_DEMO_MODEL}
 
 
 def assert_close(name, a, b, t):
@@ -82,3 +88,13 @@ def check_run_continues(model, backend: str, steps: int = 30) -> None:
         np.testing.assert_array_equal(s_other[name], s_ref[name])
     y1, _ = other.step(other.init_state(), xs[0, 0])
     np.testing.assert_array_equal(y1, ref.step(ref.init_state(), xs[0, 0])[0])
+
+
+def rail_inputs(model, rng: np.random.Generator, working: int, steps: int) -> np.ndarray:
+    """int16 inputs (working + 1, steps, n): ``working`` sequences of the model's working
+    range (3× its calibration spread, quantized), then one jumping between the int16
+    rails, which drives every state into saturation."""
+    prog = get_backend("numpy-int")(model)
+    x = prog.quantize_input(3 * rng.normal(0, 1, (working, steps, prog.input_size)).astype(np.float32))
+    extreme = rng.choice(np.array([-32768, 32767], np.int16), (1, steps, prog.input_size))
+    return np.concatenate([x, extreme])

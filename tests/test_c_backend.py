@@ -7,24 +7,28 @@ import subprocess
 
 import numpy as np
 import pytest
-from backend_checks import check_run_continues, compare_int, int_inputs
+from backend_checks import (
+    SHIPPED,
+    check_run_continues,
+    compare_int,
+    input_size,
+    int_inputs,
+    rail_inputs,
+)
 from node_graphs import KINDS, quantized_model
 from test_modelfile import GRAPHS
 
 import edgesnn
 from edgesnn.backends import get_backend
 from edgesnn.cli import main
-from edgesnn.controllers.snn_controller import SHIPPED_I, SHIPPED_PD
+from edgesnn.controllers.snn_controller import SHIPPED_PD
 from edgesnn.errors import BackendError, InputError
 from edgesnn.export.c import export_c, generate
 from edgesnn.modelfile import Model
-from edgesnn.models.reference import L2MU_DEMO_MODEL, REFERENCE_MODEL, VPR_DEMO_MODEL
+from edgesnn.models.reference import L2MU_DEMO_MODEL
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                                 reason="no C compiler on this machine")
-
-SHIPPED = {"reference-lif": REFERENCE_MODEL, "l2mu": L2MU_DEMO_MODEL, "controller-pd": SHIPPED_PD,
-           "controller-i": SHIPPED_I, "vpr-ensemble": VPR_DEMO_MODEL}
 
 
 @pytest.fixture(autouse=True)
@@ -35,8 +39,7 @@ def _cache(tmp_path_factory, monkeypatch):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_models_are_bit_exact_with_numpy_int(name):
     model = edgesnn.load_model(SHIPPED[name])
-    n = model.graph.nodes[model.graph.inputs()[0]].size
-    ys, state = compare_int(model, "c", int_inputs(n, steps=60))
+    ys, state = compare_int(model, "c", int_inputs(input_size(model), steps=60))
     assert len(np.unique(ys)) > 1  # the outputs move: the comparison is not of constants
     assert all(np.any(v != 0) for v in state.values())
 
@@ -45,10 +48,7 @@ def test_shipped_models_are_bit_exact_with_numpy_int(name):
 def test_every_node_type_is_bit_exact_with_numpy_int(kind):
     rng = np.random.default_rng(7)
     model = quantized_model(kind, rng)
-    prog = get_backend("numpy-int")(model)
-    x = prog.quantize_input(3 * rng.normal(0, 1, (3, 80, prog.input_size)).astype(np.float32))
-    extreme = rng.choice(np.array([-32768, 32767], np.int16), (1, 80, prog.input_size))
-    ys, _ = compare_int(model, "c", np.concatenate([x, extreme]))
+    ys, _ = compare_int(model, "c", rail_inputs(model, rng, 3, 80))
     assert len(np.unique(ys)) > 1
 
 

@@ -5,6 +5,7 @@ shipped models and every node type; the CLI; refusals and corrupt files."""
 import numpy as np
 import pytest
 from backend_checks import (
+    SHIPPED,
     compare_float,
     compare_int,
     float_inputs,
@@ -16,17 +17,14 @@ from node_graphs import KINDS, ordinary_model, quantized_model
 import edgesnn
 from edgesnn.backends import get_backend
 from edgesnn.cli import main
-from edgesnn.controllers.snn_controller import SHIPPED_I, SHIPPED_PD
+from edgesnn.controllers.snn_controller import SHIPPED_PD
 from edgesnn.errors import BackendError, ModelFileError
 from edgesnn.export import onnx as export_onnx_module
 from edgesnn.export.onnx import export_onnx, to_onnx
-from edgesnn.models.reference import L2MU_DEMO_MODEL, REFERENCE_MODEL, VPR_DEMO_MODEL
+from edgesnn.models.reference import L2MU_DEMO_MODEL
 
 onnx = pytest.importorskip("onnx", reason="extra 'onnx'")
 pytest.importorskip("onnxruntime", reason="extra 'onnx'")
-
-SHIPPED = {"reference-lif": REFERENCE_MODEL, "l2mu": L2MU_DEMO_MODEL, "controller-pd": SHIPPED_PD,
-           "controller-i": SHIPPED_I, "vpr-ensemble": VPR_DEMO_MODEL}
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -119,3 +117,4 @@ def test_corrupt_onnx_files_give_a_clear_error(tmp_path, content, capsys):
     assert "not a valid ONNX model" in capsys.readouterr().err
     with pytest.raises(ModelFileError):
         export_onnx_module.describe_onnx(path)
+

@@ -7,6 +7,7 @@ refusals and corrupt files."""
 import numpy as np
 import pytest
 from backend_checks import (
+    SHIPPED,
     assert_close,
     check_run_continues,
     compare_float,
@@ -14,16 +15,17 @@ from backend_checks import (
     float_inputs,
     input_size,
     int_inputs,
+    rail_inputs,
 )
 from node_graphs import KINDS, ordinary_model, quantized_model
 
 import edgesnn
 from edgesnn.backends import get_backend
 from edgesnn.compile import Program, compile_graph, fixed
-from edgesnn.controllers.snn_controller import SHIPPED_I, SHIPPED_PD
+from edgesnn.controllers.snn_controller import SHIPPED_PD
 from edgesnn.errors import BackendError, InputError, MissingExtraError, ModelFileError
 from edgesnn.ir import LI, LIF, Affine, Graph, Input, Linear, Output, Threshold
-from edgesnn.models.reference import L2MU_DEMO_MODEL, REFERENCE_MODEL, VPR_DEMO_MODEL
+from edgesnn.models.reference import L2MU_DEMO_MODEL, REFERENCE_MODEL
 
 pytest.importorskip("flatbuffers", reason="extra 'tflite'")
 pytest.importorskip("tflite", reason="extra 'tflite'")
@@ -40,8 +42,6 @@ from edgesnn.export.tflite import (  # noqa: E402
     to_tflite,
 )
 
-SHIPPED = {"reference-lif": REFERENCE_MODEL, "l2mu": L2MU_DEMO_MODEL, "controller-pd": SHIPPED_PD,
-           "controller-i": SHIPPED_I, "vpr-ensemble": VPR_DEMO_MODEL}
 INTEGER_BACKENDS = ("tflite-int", "tflite-micro")
 FLOAT_OPS = {"ADD", "CAST", "FULLY_CONNECTED", "GREATER", "MUL", "RESHAPE", "SELECT_V2", "SUB"}
 INTEGER_OPS = {"ADD", "CAST", "DIV", "FULLY_CONNECTED", "GREATER", "GREATER_EQUAL", "MAXIMUM",
@@ -83,10 +83,7 @@ def test_every_node_type_float_form_matches_numpy_float(kind):
 def test_every_node_type_integer_form_is_bit_exact(kind, backend):
     rng = np.random.default_rng(7)
     model = quantized_model(kind, rng)
-    prog = get_backend("numpy-int")(model)
-    x = prog.quantize_input(3 * rng.normal(0, 1, (2, 40, prog.input_size)).astype(np.float32))
-    extreme = rng.choice(np.array([-32768, 32767], np.int16), (1, 40, prog.input_size))
-    ys, _ = compare_int(model, backend, np.concatenate([x, extreme]))
+    ys, _ = compare_int(model, backend, rail_inputs(model, rng, 2, 40))
     assert len(np.unique(ys)) > 1
 
 
