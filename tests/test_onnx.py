@@ -18,7 +18,7 @@ import edgesnn
 from edgesnn.backends import get_backend
 from edgesnn.cli import main
 from edgesnn.controllers.snn_controller import SHIPPED_PD
-from edgesnn.errors import BackendError, ModelFileError
+from edgesnn.errors import BackendError, InputError, ModelFileError
 from edgesnn.export import onnx as export_onnx_module
 from edgesnn.export.onnx import export_onnx, to_onnx
 from edgesnn.models.reference import L2MU_DEMO_MODEL
@@ -118,3 +118,8 @@ def test_corrupt_onnx_files_give_a_clear_error(tmp_path, content, capsys):
     with pytest.raises(ModelFileError):
         export_onnx_module.describe_onnx(path)
 
+
+def test_integer_form_refuses_inputs_beyond_int16():
+    prog = get_backend("onnx-int")(edgesnn.load_model(SHIPPED_PD))
+    with pytest.raises(InputError, match="onnx-int backend takes int16"):
+        prog.step_int(prog.init_state(), np.full((1, prog.input_size), 40000, np.int32))

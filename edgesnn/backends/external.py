@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from edgesnn.compile import Program, State
-from edgesnn.errors import BackendError
+import numpy as np
+
+from edgesnn.compile import FIXED, Program, State
+from edgesnn.errors import BackendError, InputError
 
 P = TypeVar("P", bound="ExternalProgram")
 
@@ -29,6 +31,13 @@ class ExternalProgram(Program):
         if observe is not None:
             raise BackendError(f"the {self.backend} backend does not report per-op values; "
                                "use numpy-float or numpy-int")
+        if self.numerics == FIXED:
+            # step_int accepts any integers; a device (and every exported integer form)
+            # receives int16, so wider values are refused rather than wrapped or clipped
+            x = np.asarray(x)
+            if x.size and (x.min() < -32768 or x.max() > 32767):
+                raise InputError(f"the {self.backend} backend takes int16 inputs (what a device "
+                                 f"receives); got values in [{x.min()}, {x.max()}]")
         return self.external_step(state, x)
 
     def external_step(self, state: State, x) -> tuple:

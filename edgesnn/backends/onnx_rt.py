@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgesnn.backends.external import ExternalProgram
-from edgesnn.compile import State, compile_graph
+from edgesnn.compile import FIXED, State, compile_graph
 from edgesnn.errors import BackendError, require
 from edgesnn.export.onnx import state_output, to_onnx
 from edgesnn.modelfile import Model
@@ -23,13 +23,10 @@ class OnnxProgram(ExternalProgram):
                                             providers=["CPUExecutionProvider"])
         self.names = [n for n, _, _ in self.state_layout()]
         self.fetch = ["y"] + [state_output(n) for n in self.names]
-        self.input_type = np.int16 if self.numerics == "fixed" else np.float32
+        self.input_type = np.int16 if self.numerics == FIXED else np.float32
         return self
 
     def external_step(self, state: State, x) -> tuple[np.ndarray, State]:
-        x = np.asarray(x)
-        if self.numerics == "fixed" and x.size and (x.min() < -32768 or x.max() > 32767):
-            raise BackendError("the integer ONNX form takes int16 inputs")
         feeds = {"x": np.ascontiguousarray(x, self.input_type)}
         feeds.update({n: state[n] for n in self.names})
         y, *new = self.session.run(self.fetch, feeds)
@@ -45,4 +42,6 @@ def prepare_int(model: Model) -> OnnxProgram:
         raise BackendError("the onnx-int backend needs a quantized model; "
                            "quantize it first: edgesnn quantize MODEL --calib DATA --out MODEL_INT")
     program = compile_graph(model.graph, model.quantization)
-    return OnnxProgram.from_program(program).attach(to_onnx(model, quantized=True))
+    int_program = OnnxProgram.from_program(program)
+    int_program.backend = "onnx-int"
+    return int_program.attach(to_onnx(model, quantized=True))

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from edgesnn.backends.external import ExternalProgram
-from edgesnn.compile import FIXED, State, compile_graph
-from edgesnn.errors import BackendError, InputError, ModelFileError, require
+from edgesnn.compile import State, compile_graph
+from edgesnn.errors import BackendError, ModelFileError, require
 from edgesnn.export.tflite import describe_tflite, state_output, to_tflite
 from edgesnn.modelfile import Model
 
@@ -95,9 +95,6 @@ class TfliteProgram(ExternalProgram):
 
     def external_step(self, state: State, x) -> tuple[np.ndarray, State]:
         x = np.asarray(x)
-        if self.numerics == FIXED and x.size and (x.min() < -32768 or x.max() > 32767):
-            raise InputError(f"the {self.backend} backend takes int16 inputs (what a device "
-                             f"receives); got values in [{x.min()}, {x.max()}]")
         rows = [self.runner.run([x[b:b + 1]] + [state[n][b:b + 1] for n in self.names])
                 for b in range(x.shape[0])]
         y = np.concatenate([r[0] for r in rows])
