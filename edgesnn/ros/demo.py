@@ -156,8 +156,11 @@ def summary(activity: Stream, place: Stream, flight: Flight, seconds: float) -> 
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
     lines.insert(1, "-" * len(lines[0]))
     t, alt = np.array(flight.time), np.array(flight.altitude, float)
-    ends = [s for s, _ in SCHEDULE[1:]] + [seconds]
+    # a run shorter than the schedule ends its last set-point early
+    ends = [min(s, seconds) for s, _ in SCHEDULE[1:]] + [seconds]
     for (begin, level), end in zip(SCHEDULE, ends):
+        if begin >= seconds:
+            break
         tail = alt[(t > max(begin, end - 3.0)) & (t <= end)]
         if len(tail) and np.isfinite(tail).any():
             lines.append(f"altitude_controller: set-point {level:g} m from {begin:g} s, mean "
